@@ -1,0 +1,101 @@
+"""Safe checkpoint reading (weights_only, safetensors) with one-line, actionable errors."""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from typing import Dict, Mapping
+
+import torch
+
+from .errors import UserError
+
+STATE_DICT_KEYS = ("model", "state_dict", "model_ema", "module")
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Tensors of a local checkpoint: raw state dict, {'model': ...} or {'state_dict': ...}.
+
+    `.safetensors` files go through safetensors; everything else through
+    `torch.load(weights_only=True)`, so a file never runs code. A DDP `module.` prefix is
+    stripped.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint {path} not found: pass --ckpt with the path of a local .pth/.safetensors file")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+            obj = load_file(path, device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:
+            raise UserError(f"checkpoint {path} contains Python objects ({found.group(1)}) that weights-only "
+                            "loading refuses: re-save it as a state dict with torch.save(model.state_dict(), path)"
+                            ) from None
+        raise UserError(f"checkpoint {path} is corrupt or unreadable (not a PyTorch or safetensors file): "
+                        "re-download or re-save it") from None
+    except Exception as e:  # torch/safetensors raise RuntimeError, EOFError, zip and header errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path} is corrupt or unreadable ({first[:120]}): "
+                        "re-download or re-save it") from None
+    state = _unwrap(obj, path)
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _unwrap(obj, path: str) -> Mapping[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in STATE_DICT_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                return _unwrap(obj[key], path)
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors and len(tensors) == len(obj):
+            return tensors
+    raise UserError(f"checkpoint {path} holds no state dict (expected tensors, or a 'model'/'state_dict' "
+                    "entry): save it with torch.save(model.state_dict(), path)")
+
+
+def load_checkpoint(model: torch.nn.Module, path: str, model_name: str = "") -> str:
+    """Load `path` into `model` strictly; returns the file's sha256.
+
+    Mismatched keys or shapes raise UserError naming the file and the first offenders.
+    """
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    what = model_name or type(model).__name__
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {_first(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_first(unexpected)}")
+        raise UserError(f"checkpoint {path} does not match {what} ({'; '.join(parts)}): "
+                        "pass the --model the checkpoint was trained as")
+    for key, tensor in expected.items():
+        if state[key].shape != tensor.shape:
+            hint = "pass the --model the checkpoint was trained as"
+            if key == "pos_embed":
+                hint = "pass the --img-size the checkpoint was trained at"
+            elif key.startswith("head."):
+                hint = "pass --num-classes to match the checkpoint's head"
+            raise UserError(f"checkpoint {path} does not match {what}: {key} is "
+                            f"{tuple(state[key].shape)} in the file but {tuple(tensor.shape)} in the model: {hint}")
+    model.load_state_dict(state, strict=True)
+    return file_sha256(path)
+
+
+def _first(keys, n: int = 3) -> str:
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more

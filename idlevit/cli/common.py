@@ -1,0 +1,121 @@
+"""Shared CLI plumbing: one-line errors with exit 2, model flags, atomic output, JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Sequence
+
+from ..errors import UserError
+from ..factory import DEFAULT_MODEL
+
+EXIT_BAD_INPUT = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: `prog: error: ... (see --help)`, exit 2, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def keep_ratio_arg(text: str) -> float:
+    """argparse type: a float in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: pass a keep ratio in (0, 1] such as 0.7")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside (0, 1]: pass a keep ratio such as 0.7")
+    return value
+
+
+def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] = 0.7) -> None:
+    """--model/--keep-ratio/--keep-ratios/--ckpt/--img-size/--seed/--num-classes."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"idlevit_* name or any timm ViT with a [CLS] token (default: {DEFAULT_MODEL})")
+    g.add_argument("--keep-ratio", type=keep_ratio_arg, default=keep_ratio,
+                   help=f"base keep ratio r in (0, 1]; stage s keeps r**s (default: {keep_ratio})")
+    g.add_argument("--keep-ratios", type=keep_ratio_arg, nargs="+", default=None,
+                   help="explicit ratio per block, 1.0 = plain block (default: from --keep-ratio)")
+    g.add_argument("--ckpt", default=None,
+                   help="local .pth/.pt/.safetensors checkpoint (default: seeded random weights, with a warning)")
+    g.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
+    g.add_argument("--num-classes", type=int, default=None, help="classifier classes (default: the model's)")
+    g.add_argument("--seed", type=int, default=0, help="seed for the random weights without --ckpt (default: 0)")
+
+
+def model_from_args(args, **kwargs):
+    from ..factory import create_idlevit
+    return create_idlevit(args.model, keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios,
+                          ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
+                          num_classes=args.num_classes, **kwargs)
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
+    """Run `main`; bad input becomes one line on stderr and exit status 2, no traceback."""
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return int(main(argv) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def check_output_path(path: str) -> None:
+    """Fail early (before any work) when `path` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise UserError(f"output folder {folder} does not exist: create it or pass another -o")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"output folder {folder} is not writable: pass another -o")
+    if os.path.isdir(path):
+        raise UserError(f"output {path} is a folder: pass a file name with -o")
+
+
+@contextmanager
+def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    check_output_path(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(obj, path: Optional[str] = None) -> None:
+    """JSON to stdout, or atomically to `path`."""
+    text = json.dumps(obj, indent=2, default=str)
+    if path is None or path == "-":
+        print(text)
+        return
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+
+
+def print_table(rows: Sequence[Sequence], headers: Sequence[str]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))

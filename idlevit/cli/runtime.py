@@ -1,0 +1,34 @@
+"""`idle-runtime`: one tool, several verbs (macs, parity, bench, ...), each in its own module."""
+from __future__ import annotations
+
+import importlib
+from typing import Optional, Sequence
+
+from .common import ArgumentParser, run_cli
+
+# verb -> module under idlevit.cli; each module has add_parser(subparsers) and run(args) -> int
+VERBS = {
+    "macs": "runtime_macs",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="idle-runtime", description="Run, measure and validate IdleViT "
+                                     "on PyTorch, ONNX Runtime and TensorRT.")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=ArgumentParser, metavar="{" + ",".join(VERBS) + "}")
+    for verb, module in VERBS.items():
+        importlib.import_module(f"idlevit.cli.{module}").add_parser(sub)
+    return parser
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

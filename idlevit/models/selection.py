@@ -1,0 +1,116 @@
+"""Keep-ratio schedule and [CLS]-attention token selection for IdleViT (pure torch).
+
+Paper: "No Token Left Behind: Efficient Vision Transformer via Dynamic Token Idling",
+Xu et al., https://arxiv.org/abs/2310.05654
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+NUM_STAGES = 4
+
+
+def check_keep_ratio(ratio: float, what: str = "keep ratio") -> float:
+    """Return `ratio` as float, or raise ValueError when it is outside (0, 1]."""
+    ratio = float(ratio)
+    if not (0.0 < ratio <= 1.0) or math.isnan(ratio):
+        raise ValueError(f"{what} {ratio:g} is outside (0, 1]: pick a value such as 0.7")
+    return ratio
+
+
+def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
+                        keep_ratios: Optional[Sequence[float]] = None) -> List[float]:
+    """Per-block keep ratios: four equal stages using r**0, r**1, r**2, r**3.
+
+    Stage boundaries sit at round(depth * s / 4) so depths not divisible by 4 still
+    split into four stages. An explicit `keep_ratios` list (one per block) wins.
+    """
+    if keep_ratios is not None:
+        ratios = [check_keep_ratio(r, "per-block keep ratio") for r in keep_ratios]
+        if len(ratios) != depth:
+            raise ValueError(f"keep_ratios has {len(ratios)} entries but the model has {depth} blocks: "
+                             f"give one ratio per block")
+        return ratios
+    r = check_keep_ratio(keep_ratio)
+    bounds = [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
+    ratios = []
+    for stage in range(NUM_STAGES):
+        ratios += [r ** stage] * (bounds[stage + 1] - bounds[stage])
+    return ratios
+
+
+def tokens_to_keep(num_image_tokens: int, ratio: float) -> Optional[int]:
+    """Image tokens K an idle block selects, floor(ratio * total); None for a plain block.
+
+    K is always counted from the image-token total, never from the previous block.
+    A small epsilon absorbs float error in r**s (0.7**2 * 196 must give 96, not 95).
+    """
+    if ratio >= 1.0:
+        return None
+    return max(1, min(num_image_tokens, int(math.floor(num_image_tokens * ratio + 1e-6))))
+
+
+def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: Optional[torch.Tensor],
+                         num_heads: int, q_norm=None, k_norm=None):
+    """Head-mean pre-softmax [CLS]-query logits for every image token, plus all keys.
+
+    Args:
+        xn: normalised block input (B, N, C).
+        qkv_weight, qkv_bias: the block's fused qkv projection.
+        num_heads: attention heads.
+        q_norm, k_norm: per-head q/k norms (timm qk_norm), or None / Identity.
+
+    Returns:
+        scores (B, N-1) and keys (B, N, A) with A = heads * head_dim, keys before k_norm
+        per head reshaped by the caller.
+
+    Only the [CLS] query is computed: the extra cost is N*C^2 for the keys (reused by the
+    attention) plus C^2 for one query. Softmax and the 1/sqrt(d) scale do not change the
+    ranking, so they are skipped.
+    """
+    attn_dim = qkv_weight.shape[0] // 3
+    head_dim = attn_dim // num_heads
+    b_q = qkv_bias[:attn_dim] if qkv_bias is not None else None
+    b_k = qkv_bias[attn_dim:2 * attn_dim] if qkv_bias is not None else None
+    q_cls = F.linear(xn[:, :1], qkv_weight[:attn_dim], b_q)           # (B, 1, A)
+    k = F.linear(xn, qkv_weight[attn_dim:2 * attn_dim], b_k)          # (B, N, A)
+    if _is_identity(q_norm) and _is_identity(k_norm):
+        # mean over heads of per-head dot products == full dot product / heads
+        scores = torch.matmul(k[:, 1:], q_cls.transpose(1, 2)).squeeze(-1) / num_heads
+        return scores, k
+    B, N, _ = k.shape
+    qh = q_norm(q_cls.reshape(B, 1, num_heads, head_dim))
+    kh = k_norm(k.reshape(B, N, num_heads, head_dim))
+    scores = (kh[:, 1:] * qh).sum(-1).mean(-1)
+    return scores, kh.reshape(B, N, attn_dim)
+
+
+def select_tokens(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (B, k+1) of [CLS] (always 0) and the top-k image tokens, in score order."""
+    top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
+    cls = torch.zeros_like(top[:, :1])
+    return torch.cat([cls, top], dim=1)
+
+
+def selection_mask(idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """Float mask (B, N): 1 for selected tokens and [CLS], 0 for idle ones."""
+    mask = torch.zeros(idx.shape[0], num_tokens, device=idx.device)
+    return mask.scatter(1, idx, 1.0)
+
+
+def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows `idx` (B, S) of x (B, N, C) -> (B, S, C); exports as GatherElements."""
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def scatter_tokens(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Copy of x with rows `idx` replaced by `rows`; exports as ScatterElements (no reduction)."""
+    return torch.scatter(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]), rows)
+
+
+def _is_identity(m) -> bool:
+    return m is None or isinstance(m, torch.nn.Identity)

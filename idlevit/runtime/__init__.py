@@ -1,0 +1,1 @@
+"""Running IdleViT: MAC counting, backend runners, parity and benchmarks."""

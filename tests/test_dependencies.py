@@ -1,0 +1,51 @@
+"""Every submodule imports and every idle-* CLI answers --help without TensorRT/ORT/ModelOpt."""
+import pkgutil
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+
+import idlevit
+
+# torch's CUDA build imports the `cuda` namespace itself, so it is not listed here
+HEAVY = ("tensorrt", "modelopt", "pycuda", "onnxruntime")
+
+
+def _modules():
+    return sorted(m.name for m in pkgutil.walk_packages(idlevit.__path__, "idlevit."))
+
+
+def _scripts():
+    return sorted(ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("idlevit."))
+
+
+def _help_calls():
+    """(script, argv) for every tool's --help, and every idle-runtime verb's."""
+    from idlevit.cli.runtime import VERBS
+    calls = [(s, ["--help"]) for s in _scripts()]
+    return calls + [("idle-runtime", [verb, "--help"]) for verb in VERBS]
+
+
+def test_every_submodule_imports_without_heavy_deps():
+    code = ("import importlib, sys\n"
+            f"for m in {_modules()!r}: importlib.import_module(m)\n"
+            f"bad = [h for h in {HEAVY!r} if h in sys.modules]\n"
+            "assert not bad, f'imported at package import time: {bad}'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_console_scripts_are_installed():
+    assert "idle-runtime" in _scripts()
+
+
+@pytest.mark.parametrize("script,argv", _help_calls())
+def test_help(script, argv):
+    ep = next(e for e in entry_points(group="console_scripts") if e.name == script)
+    module, func = ep.value.split(":")
+    code = f"import sys; from {module} import {func} as m; sys.exit(m({argv!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:")
+    if len(argv) > 1 or script != "idle-runtime":  # option help strings end with their default
+        assert "(default:" in out.stdout
