@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
-from .selection import cls_attention_scores, gather_tokens, scatter_tokens, select_tokens, selection_mask
+from .selection import TokenRows, cls_attention_scores, select_tokens, selection_mask
 
 
 def _qkv_slices(attn):
@@ -48,19 +48,20 @@ def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens: int,
     xn = block.norm1(x)
     idx, keys = select_for_block(block, xn, keep_tokens)
     S = idx.shape[1]
-    x_sel = gather_tokens(x, idx)
-    xn_sel = gather_tokens(xn, idx)
-    k = gather_tokens(keys, idx).reshape(B, S, H, D).transpose(1, 2)
+    rows = TokenRows(idx, N)
+    x_sel = rows.gather(x)
+    xn_sel = rows.gather(xn)
+    k = rows.gather(keys).reshape(B, S, H, D).transpose(1, 2)
 
+    # q and v of the selected tokens only; weight slices are views, so nothing is copied
     w, b, a = _qkv_slices(attn)
-    qv_w = torch.cat([w[:a], w[2 * a:]])  # one GEMM for q and v of the selected tokens
-    qv_b = torch.cat([b[:a], b[2 * a:]]) if b is not None else None
-    q, v = F.linear(xn_sel, qv_w, qv_b).reshape(B, S, 2, H, D).permute(2, 0, 3, 1, 4).unbind(0)
+    q = F.linear(xn_sel, w[:a], b[:a] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
+    v = F.linear(xn_sel, w[2 * a:], b[2 * a:] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
     q = attn.q_norm(q)
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0)
     x_sel = x_sel + block.drop_path1(block.ls1(_finish_attention(attn, out, xn_sel)))
     x_sel = x_sel + block.drop_path2(block.ls2(block.mlp(block.norm2(x_sel))))
-    out = scatter_tokens(x, idx, x_sel)
+    out = rows.scatter(x, x_sel)
     return (out, idx) if return_indices else out
 
 

@@ -102,6 +102,11 @@ def selection_mask(idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
     return mask.scatter(1, idx, 1.0)
 
 
+def is_exporting() -> bool:
+    """True while torch.export / torch.onnx (dynamo or TorchScript) traces the model."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Rows `idx` (B, S) of x (B, N, C) -> (B, S, C); exports as GatherElements."""
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
@@ -110,6 +115,37 @@ def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 def scatter_tokens(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Copy of x with rows `idx` replaced by `rows`; exports as ScatterElements (no reduction)."""
     return torch.scatter(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]), rows)
+
+
+class TokenRows:
+    """Gather/scatter of whole token rows for one selection, in the form that is fastest where it runs.
+
+    Eager PyTorch copies contiguous rows of the flattened (B*N, C) tensor with index_select /
+    index_copy (about 10 % faster per idle block on CPU than element-wise gather with an
+    expanded index). Under export it emits GatherElements / ScatterElements, the ops SPEC 2
+    allows for TensorRT (no ScatterND). Both forms give bit-identical results.
+    """
+
+    def __init__(self, idx: torch.Tensor, num_tokens: int):
+        self.idx = idx
+        self.exporting = is_exporting()
+        if not self.exporting:
+            batch, sel = idx.shape
+            offsets = torch.arange(batch, device=idx.device).unsqueeze(1) * num_tokens
+            self.flat = (idx + offsets).reshape(batch * sel)
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        if self.exporting:
+            return gather_tokens(x, self.idx)
+        B, N, C = x.shape
+        return x.reshape(B * N, C).index_select(0, self.flat).reshape(B, -1, C)
+
+    def scatter(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        if self.exporting:
+            return scatter_tokens(x, self.idx, rows)
+        B, N, C = x.shape
+        out = x.reshape(B * N, C).index_copy(0, self.flat, rows.reshape(-1, C).to(x.dtype))
+        return out.reshape(B, N, C)
 
 
 def _is_identity(m) -> bool:
