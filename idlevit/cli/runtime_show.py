@@ -1,0 +1,43 @@
+"""`idle-runtime show`: picture of the tokens each idle block selects (the paper's Figure 2)."""
+from __future__ import annotations
+
+from .common import add_model_args, atomic_output, check_output_path, model_from_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("show", help="draw which patches each idle block selects",
+                       description="Draw the paper's Figure 2 for one image: per idle block, the selected "
+                       "patches (idle ones faded). With --onnx, one more row per ONNX file (fp16/int8 "
+                       "conversions too), red where it selects a token PyTorch does not.")
+    p.add_argument("--image", default=None,
+                   help="image file (default: scikit-image's bundled 'chelsea' photograph)")
+    p.add_argument("--onnx", nargs="+", default=[],
+                   help="ONNX files to compare; the selection is read from their TopK nodes (default: none)")
+    add_model_args(p)
+    p.add_argument("-o", "--output", default="selection.png", help="output PNG (default: selection.png)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..factory import image_size
+    from ..runtime.images import bundled_photo, eval_transform, load_image, to_display
+    from ..runtime.visualize import agreement, draw_selection, torch_selection
+    check_output_path(args.output)
+    model, _ = model_from_args(args)
+    img = load_image(args.image) if args.image else bundled_photo("chelsea")
+    transform, cfg = eval_transform(model)
+    x = transform(img)
+    rows = [torch_selection(model, x)]
+    for path in args.onnx:
+        from ..runtime.onnx_selection import onnx_selection
+        rows.append(onnx_selection(path, x, rows[0].blocks))
+    grid = image_size(model) // model.patch_embed.patch_size[0]
+    name = args.image or "skimage.data.chelsea"
+    with atomic_output(args.output, suffix=".png") as tmp:
+        draw_selection(to_display(x, cfg["mean"], cfg["std"]), rows, grid, tmp,
+                       title=f"{args.model}  r={args.keep_ratio:g}  {name}")
+    for row in rows[1:]:
+        agree = agreement(row, rows[0])
+        print(f"{row.label}: selection agreement per idle block " + " ".join(f"{a:.3f}" for a in agree))
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,73 @@
+"""Figure 2 of the paper for any image: which patches each idle block selects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+
+@dataclass
+class SelectionRow:
+    """One source's selection for one image: per idle block, the selected image-token ids."""
+    label: str
+    blocks: List[int]                 # block index of each idle block
+    selected: List[np.ndarray]        # per idle block, image-token ids (0-based, [CLS] removed)
+    top1: Optional[int] = None
+
+
+def torch_selection(model, image: torch.Tensor, label: str = "PyTorch fp32") -> SelectionRow:
+    """Selection of the PyTorch model for one normalised image (3, H, W)."""
+    with torch.no_grad():
+        logits, selected = model.forward_with_selection(image.unsqueeze(0))
+    blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
+    ids = [s[0, 1:].numpy() - 1 for s in selected]  # drop [CLS], image tokens from 0
+    return SelectionRow(label, blocks, ids, int(logits.argmax(-1)))
+
+
+def agreement(row: SelectionRow, ref: SelectionRow) -> List[float]:
+    """Per idle block, the fraction of `ref`'s selected tokens that `row` also selects."""
+    return [len(np.intersect1d(a, b)) / max(len(b), 1) for a, b in zip(row.selected, ref.selected)]
+
+
+def draw_selection(picture: np.ndarray, rows: Sequence[SelectionRow], grid: int, path: str,
+                   title: str = "", idle_alpha: float = 0.75) -> None:
+    """Grid figure: rows = sources, columns = input + each idle block; idle patches fade to white."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_cols = 1 + len(rows[0].selected)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.9 * n_cols, 2.1 * len(rows) + 0.4), squeeze=False)
+    h, w = picture.shape[:2]
+    ph, pw = h // grid, w // grid
+    ref = rows[0]
+    for r, row in enumerate(rows):
+        axes[r, 0].imshow(picture)
+        top = f"\ntop-1 {row.top1}" if row.top1 is not None else ""
+        axes[r, 0].set_title(f"{row.label}{top}", fontsize=8)
+        agree = agreement(row, ref) if r else None
+        for c, (block, ids) in enumerate(zip(row.blocks, row.selected), start=1):
+            keep = np.zeros(grid * grid, dtype=bool)
+            keep[ids] = True
+            fade = np.repeat(np.repeat((~keep).reshape(grid, grid), ph, 0), pw, 1)[..., None]
+            shown = picture * (1 - idle_alpha * fade) + idle_alpha * fade
+            if r:  # tokens this source selects but the reference does not: tint red
+                extra = np.zeros(grid * grid, dtype=bool)
+                extra[np.setdiff1d(ids, ref.selected[c - 1])] = True
+                tint = np.repeat(np.repeat(extra.reshape(grid, grid), ph, 0), pw, 1)
+                shown[tint] = 0.5 * shown[tint] + 0.5 * np.array([1.0, 0.0, 0.0])
+            axes[r, c].imshow(shown)
+            label = f"block {block}: {len(ids)}/{grid * grid}"
+            if agree is not None:
+                label += f"\nagree {agree[c - 1]:.0%}"
+            axes[r, c].set_title(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
