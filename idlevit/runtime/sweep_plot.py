@@ -1,0 +1,48 @@
+"""Plot of a keep-ratio sweep: throughput and speed-up against executed GMACs, with the ceiling."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .paper import PAPER_DEIT_S_TABLE1
+
+
+def plot_sweep(records: List[Dict], path: str, title: str = "", paper_points: bool = True,
+               machine: Optional[str] = None) -> None:
+    """records: dicts with backend, keep_ratio, gmacs_executed, throughput, speedup."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_tp, ax_sp) = plt.subplots(1, 2, figsize=(11, 4.3))
+    backends = sorted({r["backend"] for r in records}, key=lambda b: [x["backend"] for x in records].index(b))
+    for backend in backends:
+        rows = sorted((r for r in records if r["backend"] == backend), key=lambda r: -r["gmacs_executed"])
+        g = [r["gmacs_executed"] for r in rows]
+        ax_tp.plot(g, [r["throughput"] for r in rows], "o-", label=backend)
+        ax_sp.plot(g, [r["speedup"] for r in rows], "o-", label=f"{backend} (measured)")
+        for r in rows:
+            ax_sp.annotate(f"{r['keep_ratio']:g}", (r["gmacs_executed"], r["speedup"]), fontsize=7,
+                           textcoords="offset points", xytext=(3, 4))
+    base = max(r["gmacs_executed"] for r in records)
+    lo = min(r["gmacs_executed"] for r in records)
+    xs = [lo + (base - lo) * i / 50 for i in range(51)]
+    ax_sp.plot(xs, [base / x for x in xs], "k--", lw=1, label="MAC-ratio ceiling")
+    if paper_points:
+        pg = [v[0] for v in PAPER_DEIT_S_TABLE1.values()]
+        ps = [v[1] for v in PAPER_DEIT_S_TABLE1.values()]
+        ax_sp.plot(pg, ps, "s", mfc="none", color="gray", label="paper Table 1 (V100, paper GMACs)")
+    ax_tp.set_xlabel("executed GMACs per image")
+    ax_tp.set_ylabel("throughput (img/s)")
+    ax_tp.set_title("throughput")
+    ax_sp.set_xlabel("GMACs per image")
+    ax_sp.set_ylabel("speed-up over keep ratio 1.0")
+    ax_sp.set_title("speed-up (labels: keep ratio)")
+    for ax in (ax_tp, ax_sp):
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title or machine:
+        fig.suptitle(" | ".join(t for t in (title, machine) if t), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
