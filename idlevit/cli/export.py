@@ -49,10 +49,12 @@ def default_output(model: str, keep_ratio: float) -> str:
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..export import ExportCheckError, export_model
+    from ..export.onnx_export import check_exportable
     args = build_parser().parse_args(argv)
     output = args.output or default_output(args.model, args.keep_ratio)
     check_output_path(output)  # before minutes of work
     model, source = model_from_args(args)
+    check_exportable(model, opset=args.opset, batch=args.batch_size, exporter=args.exporter)
     print(f"exporting {args.model} (keep ratios from r={args.keep_ratio:g}, K per block "
           f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}) with the {args.exporter} exporter...",
           file=sys.stderr)

@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--fp16", action="store_true", help="fp16 autocast for the torch models, CUDA only (default: off)")
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+                   help="exporter for the temporary ONNX files when --onnx/--baseline-onnx are not given "
+                        "(default: dynamo)")
     p.add_argument("--profile", type=int, default=0, metavar="CALLS",
                    help="ort only: after timing, profile CALLS calls of each model and print time per op type "
                         "(default: 0, off)")
@@ -96,9 +99,9 @@ def run(args) -> int:
         if args.backend == "torch":
             idle_runner, base_runner = _torch_runners(args, model, baseline)
         else:
-            idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle")
+            idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
             base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),
-                                                      "baseline")
+                                                      "baseline", args)
             idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
         result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
@@ -119,10 +122,10 @@ def run(args) -> int:
     return 0
 
 
-def _export(model, name, source, path, what) -> str:
+def _export(model, name, source, path, what, args) -> str:
     from ..export import export_model
-    print(f"exporting the {what} model to a temporary ONNX file...", file=sys.stderr)
-    export_model(model, name, source, path, check_forward=False)
+    print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
+    export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
     return path
 
 

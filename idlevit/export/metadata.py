@@ -46,7 +46,7 @@ class ExportMetadata:
     def to_props(self) -> Dict[str, str]:
         props = dict(self.extra)
         for key, value in asdict(self).items():
-            if key != "extra":
+            if key != "extra" and value is not None:  # an unset optional field is simply absent
                 props[key] = value if _is_text(key) else json.dumps(value)
         return props
 
@@ -70,8 +70,8 @@ class ExportMetadata:
 
 
 def _is_text(key: str) -> bool:
-    """Plain string fields are stored as they are; everything else as JSON."""
-    return ExportMetadata.__dataclass_fields__[key].type in ("str", str)
+    """String fields are stored as they are (readable in Netron); everything else as JSON."""
+    return ExportMetadata.__dataclass_fields__[key].type in ("str", "Optional[str]", str)
 
 
 def write_metadata(model: onnx.ModelProto, meta: ExportMetadata) -> onnx.ModelProto:

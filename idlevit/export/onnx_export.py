@@ -109,7 +109,7 @@ def _to_onnx_proto(model: torch.nn.Module, dummy: torch.Tensor, opset: int, expo
 def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, opset: int = 18, batch: int = 2,
                 exporter: str = "dynamo", simplify: Union[bool, str] = True, check_forward: bool = True,
                 check_batches: Sequence[int] = (1, 3), atol: float = 1e-4, check_trt: bool = True,
-                selection_outputs: bool = False, seed: int = 0) -> ExportReport:
+                selection_outputs: bool = False, seed: int = 0, threads: Optional[int] = None) -> ExportReport:
     """Export `model` (eval mode, fp32) to `path`, check it, and rename it into place.
 
     Args:
@@ -125,6 +125,7 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
         check_trt: run `check_tensorrt_compat` (ops TensorRT parses, TopK rules, no data-dependent
             shape) and fail on any issue.
         selection_outputs: also expose each TopK's indices as `topk_indices.<i>` outputs.
+        threads: CPU threads of the forward check (default: all this process may use for ORT, torch as set).
 
     Returns:
         ExportReport. Raises UserError on bad arguments, ExportCheckError when a check fails.
@@ -163,7 +164,7 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
                                        f"(+{len(report.graph_check.issues) - 1} more)")
         if check_forward:
             batches = sorted(set(check_batches) | {batch})
-            report.forward_checks = forward_check(model, tmp, img_size, batches, seed=seed)
+            report.forward_checks = forward_check(model, tmp, img_size, batches, seed=seed, threads=threads)
             worst = max(report.forward_checks, key=lambda c: c.max_abs_diff)
             if worst.max_abs_diff > atol or any(c.top1_agreement < 1.0 for c in report.forward_checks):
                 raise ExportCheckError(f"ONNX Runtime disagrees with PyTorch at batch {worst.batch}: max abs diff "
@@ -174,17 +175,18 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
 
 
 def forward_check(model: torch.nn.Module, onnx_path: str, img_size: int, batches: Sequence[int],
-                  seed: int = 0) -> List[ForwardCheck]:
+                  seed: int = 0, threads: Optional[int] = None) -> List[ForwardCheck]:
     """ONNX Runtime (CPU) vs PyTorch on seeded random inputs, one batch size at a time."""
     from ..runtime.ort_runner import OrtRunner
+    from ..runtime.torch_runner import TorchRunner
     checks = []
     gen = torch.Generator().manual_seed(seed + 1)
-    with OrtRunner(onnx_path, provider="cpu") as runner:
+    with OrtRunner(onnx_path, provider="cpu", threads=threads) as runner, \
+            TorchRunner(model, threads=threads) as reference:
         for b in batches:
-            x = torch.randn(b, 3, img_size, img_size, generator=gen)
-            with torch.no_grad():
-                ref = model(x).numpy()
-            out = runner.infer(x.numpy())[OUTPUT_NAME]
+            x = torch.randn(b, 3, img_size, img_size, generator=gen).numpy()
+            ref = reference.infer(x)[OUTPUT_NAME]
+            out = runner.infer(x)[OUTPUT_NAME]
             checks.append(ForwardCheck(b, float(np.abs(out - ref).max()),
                                        float((out.argmax(-1) == ref.argmax(-1)).mean())))
     return checks
