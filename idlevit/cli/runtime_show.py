@@ -12,21 +12,23 @@ def add_parser(sub) -> None:
     p.add_argument("--image", default=None,
                    help="image file (default: scikit-image's bundled 'chelsea' photograph)")
     p.add_argument("--onnx", nargs="+", default=[],
-                   help="ONNX files to compare; the selection is read from their TopK nodes (default: none)")
+                   help="ONNX files to compare (fp32, fp16, int8); the selection is read from their TopK nodes on ORT CPU (default: none)")
     add_model_args(p)
     p.add_argument("-o", "--output", default="selection.png", help="output PNG (default: selection.png)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from timm.data import resolve_data_config
+
     from ..factory import image_size
-    from ..runtime.images import bundled_photo, eval_transform, load_image, to_display
-    from ..runtime.visualize import agreement, draw_selection, torch_selection
+    from ..runtime.inputs import eval_transform, load_images, photos_array
+    from ..runtime.visualize import agreement, draw_selection, to_display, torch_selection
     check_output_path(args.output)
     model, _ = model_from_args(args)
-    img = load_image(args.image) if args.image else bundled_photo("chelsea")
-    transform, cfg = eval_transform(model)
-    x = transform(img)
+    cfg = resolve_data_config({}, model=model)
+    transform = eval_transform(cfg)
+    x = load_images([args.image], transform)[0] if args.image else photos_array(transform, ["chelsea"])[0]
     rows = [torch_selection(model, x)]
     for path in args.onnx:
         from ..runtime.onnx_selection import onnx_selection

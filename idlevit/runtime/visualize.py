@@ -17,10 +17,10 @@ class SelectionRow:
     top1: Optional[int] = None
 
 
-def torch_selection(model, image: torch.Tensor, label: str = "PyTorch fp32") -> SelectionRow:
+def torch_selection(model, image: np.ndarray, label: str = "PyTorch fp32") -> SelectionRow:
     """Selection of the PyTorch model for one normalised image (3, H, W)."""
     with torch.no_grad():
-        logits, selected = model.forward_with_selection(image.unsqueeze(0))
+        logits, selected = model.forward_with_selection(torch.from_numpy(image).unsqueeze(0))
     blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
     ids = [s[0, 1:].numpy() - 1 for s in selected]  # drop [CLS], image tokens from 0
     return SelectionRow(label, blocks, ids, int(logits.argmax(-1)))
@@ -29,6 +29,12 @@ def torch_selection(model, image: torch.Tensor, label: str = "PyTorch fp32") -> 
 def agreement(row: SelectionRow, ref: SelectionRow) -> List[float]:
     """Per idle block, the fraction of `ref`'s selected tokens that `row` also selects."""
     return [len(np.intersect1d(a, b)) / max(len(b), 1) for a, b in zip(row.selected, ref.selected)]
+
+
+def to_display(image: np.ndarray, mean, std) -> np.ndarray:
+    """Normalised (3, H, W) image back to (H, W, 3) floats in [0, 1] for plotting."""
+    shown = image * np.asarray(std).reshape(3, 1, 1) + np.asarray(mean).reshape(3, 1, 1)
+    return np.clip(shown, 0.0, 1.0).transpose(1, 2, 0)
 
 
 def draw_selection(picture: np.ndarray, rows: Sequence[SelectionRow], grid: int, path: str,

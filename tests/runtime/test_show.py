@@ -32,3 +32,24 @@ def test_agreement_counts_overlap():
     ref = SelectionRow("ref", [3, 4], [np.array([0, 1, 2, 3]), np.array([5, 6])])
     other = SelectionRow("o", [3, 4], [np.array([0, 1, 7, 8]), np.array([6, 5])])
     assert agreement(other, ref) == pytest.approx([0.5, 1.0])
+
+
+def test_show_compares_an_onnx_file(tmp_path, tmp_path_factory, capsys):
+    """The exported file's TopK outputs reproduce PyTorch's selection on a real photo."""
+    from tests.onnx_cache import DEIT_T_05, export_config
+    onnx_path = export_config(tmp_path_factory, DEIT_T_05)
+    out = tmp_path / "cmp.png"
+    assert main(["show", "--model", "idlevit_deit_tiny_patch16_224", "--keep-ratio", "0.5", "--onnx", onnx_path,
+                 "-o", str(out)]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "selection agreement" in ln][0]
+    agree = [float(v) for v in line.split("block")[-1].split()]
+    assert len(agree) == 9 and min(agree) >= 0.98
+    assert Image.open(out).size[1] > 300  # two rows: PyTorch and the ONNX file
+
+
+def test_show_rejects_onnx_of_another_schedule(tmp_path, tmp_path_factory):
+    from tests.onnx_cache import TEST_VIT_10, export_config
+    onnx_path = export_config(tmp_path_factory, TEST_VIT_10)
+    assert main(["show", "--model", "idlevit_deit_tiny_patch16_224", "--onnx", onnx_path,
+                 "-o", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
