@@ -69,3 +69,10 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
 def image_size(model) -> int:
     size = model.patch_embed.img_size
     return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def model_data_config(model) -> dict:
+    """timm's eval data config for `model` at the resolution it was built for (not its pretrained default)."""
+    from timm.data import resolve_data_config
+    img = image_size(model)
+    return resolve_data_config({"input_size": (3, img, img)}, model=model)

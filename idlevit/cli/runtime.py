@@ -13,6 +13,7 @@ VERBS = {
     "bench": "runtime_bench",
     "validate": "runtime_validate",
     "show": "runtime_show",
+    "sweep": "runtime_sweep",
 }
 
 

@@ -19,14 +19,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from timm.data import resolve_data_config
-
-    from ..factory import image_size
+    from ..factory import image_size, model_data_config
     from ..runtime.inputs import eval_transform, load_images, photos_array
     from ..runtime.visualize import agreement, draw_selection, to_display, torch_selection
     check_output_path(args.output)
     model, _ = model_from_args(args)
-    cfg = resolve_data_config({}, model=model)
+    cfg = model_data_config(model)
     transform = eval_transform(cfg)
     x = load_images([args.image], transform)[0] if args.image else photos_array(transform, ["chelsea"])[0]
     rows = [torch_selection(model, x)]

@@ -196,13 +196,12 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
                  seed: Optional[int] = None, extra: Optional[Dict[str, str]] = None) -> ExportMetadata:
     """ExportMetadata describing `model` (its schedule, image size, eval data config, versions)."""
     import timm
-    from timm.data import resolve_data_config
 
     from .. import __version__
-    from ..factory import image_size
+    from ..factory import image_size, model_data_config
     from ..models import keep_ratio_schedule
     img = image_size(model)
-    cfg = resolve_data_config({"input_size": (3, img, img)}, model=model)
+    cfg = model_data_config(model)
     ratios = [float(r) for r in getattr(model, "keep_ratios", [1.0] * len(model.blocks))]
     base = ratios[[round(len(ratios) * s / 4) for s in range(4)][1]] if ratios else 1.0
     keep_ratio = base if keep_ratio_schedule(len(ratios), base) == ratios else None

@@ -1,0 +1,103 @@
+"""`idle-runtime sweep`: keep ratios x backends -> JSON, CSV and a throughput/speed-up plot."""
+from __future__ import annotations
+
+import csv
+import os
+
+from .common import add_model_args, atomic_output, model_from_args, print_table, write_json
+from .runtime_bench import add_bench_args
+
+COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
+           "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="run keep ratios on several backends; write JSON, CSV and a plot",
+                       description="For each keep ratio and backend: executed GMACs, throughput, latency, speed-up "
+                       "over keep ratio 1.0 (timed in alternating rounds in this process), efficiency = speed-up / "
+                       "MAC ratio, and parity against PyTorch for ONNX Runtime. ONNX files are exported once into "
+                       "--onnx-dir and reused.")
+    add_model_args(p, keep_ratio=None)
+    p.add_argument("--ratios", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+                   help="keep ratios to run (default: 1.0 0.9 ... 0.3)")
+    p.add_argument("--backends", nargs="+", choices=("torch", "ort"), default=["torch", "ort"],
+                   help="backends (default: torch ort)")
+    add_bench_args(p)
+    p.set_defaults(warmup=2, iters=10, rounds=2)
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the torch models (default: off)")
+    p.add_argument("--fp16", action="store_true", help="fp16 autocast for torch on CUDA (default: off)")
+    p.add_argument("--parity-samples", type=int, default=8,
+                   help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
+    p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
+    p.add_argument("--onnx-dir", default=None, help="where exports are cached (default: <output>/onnx)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..errors import UserError
+    from ..models.selection import check_keep_ratio
+    from ..factory import model_data_config
+    from ..runtime.inputs import eval_transform, parity_inputs, photos_array
+    from ..runtime.sweep import SweepConfig, run_sweep
+    from ..runtime.sweep_plot import plot_sweep
+    try:
+        ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
+    except ValueError as e:
+        raise UserError(f"--ratios: {e}") from None
+    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
+        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UserError(f"-o {args.output} is a file: pass a folder for the sweep outputs")
+    os.makedirs(args.output, exist_ok=True)
+    onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
+    os.makedirs(onnx_dir, exist_ok=True)
+    args.keep_ratio = 1.0
+    model, source = model_from_args(args)
+    img = int(model.patch_embed.img_size[0])
+    inputs = None
+    if args.parity_samples > 0 and "ort" in args.backends:
+        photos = photos_array(eval_transform(model_data_config(model)))[:args.parity_samples]
+        inputs = photos
+        if len(photos) < args.parity_samples:
+            import numpy as np
+            inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
+    cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
+                      iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
+                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs)
+    bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
+    records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
+        backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
+    bar.close()
+    setup = records[0]["setup"]
+    machine = f"{setup.get('cpu', '?')}, {setup.get('threads', '?')} threads" if args.device == "cpu" else args.device
+    _write(args, records, setup, machine)
+    rows = [[r["backend"], f"{r['keep_ratio']:g}", f"{r['gmacs_executed']:.3f}", f"{r['throughput']:.1f}",
+             f"{r['latency_p50_ms']:.1f}", f"{r['speedup']:.3f}", f"{r['mac_ratio']:.3f}", f"{r['efficiency']:.3f}",
+             f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "-",
+             f"{r['top1_agreement']:.3f}" if "top1_agreement" in r else "-"] for r in records]
+    print(f"{args.model} at {img} px, batch {args.batch_size}; {machine}; {args.warmup} warmup + {args.iters} timed "
+          f"calls per model in {args.rounds} alternating rounds against keep ratio 1.0")
+    print_table(rows, ["backend", "r", "GMACs", "img/s", "p50 ms", "speed-up", "MAC ratio", "efficiency",
+                       "max|diff|", "top-1 agr"])
+    print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
+    return 0
+
+
+def _write(args, records, setup, machine) -> None:
+    from ..runtime.sweep_plot import plot_sweep
+    out = args.output
+    write_json({"model": args.model, "machine": machine, "setup": setup,
+                "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]},
+               os.path.join(out, "sweep.json"))
+    with atomic_output(os.path.join(out, "sweep.csv")) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(records)
+    with atomic_output(os.path.join(out, "sweep.png"), suffix=".png") as tmp:
+        # the paper's Table 1 is DeiT-S at 224 px: its points mean nothing on another model
+        paper = args.model.endswith("deit_small_patch16_224") and args.img_size in (None, 224)
+        plot_sweep(records, tmp, title=f"{args.model}, batch {args.batch_size}", machine=machine, paper_points=paper)

@@ -1,0 +1,32 @@
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from idlevit.cli.runtime import main
+
+
+def test_sweep_writes_json_csv_and_plot(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--model", "test_vit", "--img-size", "64", "--ratios", "0.5", "--backends", "torch", "ort",
+                 "-b", "2", "--warmup", "0", "--iters", "2", "--rounds", "1", "--threads", "1",
+                 "--parity-samples", "3", "-o", str(out)]) == 0
+    data = json.loads((out / "sweep.json").read_text())
+    recs = data["records"]
+    assert [(r["backend"], r["keep_ratio"]) for r in recs] == [("torch", 1.0), ("torch", 0.5), ("ort", 1.0),
+                                                              ("ort", 0.5)]
+    half = next(r for r in recs if r["backend"] == "ort" and r["keep_ratio"] == 0.5)
+    assert half["gmacs_executed"] < recs[0]["gmacs_executed"]
+    assert half["mac_ratio"] == pytest.approx(recs[0]["gmacs_executed"] / half["gmacs_executed"])
+    assert half["efficiency"] == pytest.approx(half["speedup"] / half["mac_ratio"])
+    assert half["top1_agreement"] == 1.0 and half["max_abs_diff"] < 1e-4
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert len(rows) == 4 and float(rows[1]["keep_ratio"]) == 0.5
+    assert Image.open(out / "sweep.png").format == "PNG"
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_r0.5.onnx", "test_vit_r1.onnx"]
+
+
+def test_sweep_bad_ratio(tmp_path, capsys):
+    assert main(["sweep", "--ratios", "0", "-o", str(tmp_path / "s")]) == 2
+    assert "outside (0, 1]" in capsys.readouterr().err
