@@ -67,9 +67,14 @@ def inputs_from_args(args, meta):
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
+def candidate_runner(args, selection: bool):
+    """The runner under test. Hook point: a TensorRT engine flag (--engine) would return its runner here."""
+    from ..runtime.ort_runner import OrtRunner
+    return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
+
+
 def run(args) -> int:
     from ..runtime.inputs import batched
-    from ..runtime.ort_runner import OrtRunner
     from ..runtime.parity import compare_runners
     from ..runtime.torch_runner import TorchRunner
     from .reference_args import reference_from_args
@@ -78,7 +83,7 @@ def run(args) -> int:
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
     selection = meta.num_topk > 0
-    with OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection) as candidate, \
+    with candidate_runner(args, selection) as candidate, \
             TorchRunner(model, selection=selection, threads=args.threads) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
@@ -89,9 +94,9 @@ def run(args) -> int:
     else:
         print(f"{args.onnx}: {meta.model_name}, K per block "
               f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
-        print(f"ONNX Runtime {setup['onnxruntime']} ({', '.join(setup['providers'])}, {setup['threads']} threads) vs "
-              f"PyTorch fp32; {described} in batches of {args.batch_size}; {precision} limits"
-              + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))
+        desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
+        print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "
+              f"{precision} limits" + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))
         print_table(report.rows(), ["metric", "value", "limit", "verdict"])
         print(f"parity {'PASSED' if report.passed else 'FAILED'} on {report.samples} samples")
     if not report.passed:
