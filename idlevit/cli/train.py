@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p, keep_ratio=D.keep_ratio)
     p._option_string_actions["--seed"].help = (f"seed of the random weights without --ckpt, of data order, "
                                                f"augmentation and drop-path (default: {D.seed})")
+    p._option_string_actions["--num-classes"].help = ("classifier classes; must match --ckpt's head "
+                                                      "(default: the class folders of --data; 10 for --synthetic)")
     g = p.add_argument_group("student")
     g.add_argument("--model-kwargs", type=model_kwarg, nargs="+", default=[], metavar="KEY=VALUE",
                    help="extra timm.create_model arguments, e.g. depth=4 embed_dim=64 num_heads=2 patch_size=8 "

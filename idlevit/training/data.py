@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch

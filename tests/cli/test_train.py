@@ -7,7 +7,7 @@ import torch
 from idlevit.checkpoint import load_checkpoint
 from idlevit.cli.train import main
 from idlevit.factory import create_idlevit
-from tests.training.conftest import tiny_cli_args
+from tests.training.conftest import _one_thread, tiny_cli_args  # noqa: F401  (autouse: one torch thread)
 
 TINY_KW = dict(patch_size=8, embed_dim=32, depth=4, num_heads=2)
 
@@ -24,13 +24,13 @@ def _one_line_error(capsys, code, *words):
 def test_smoke_run_learns_and_its_weights_fine_tune_and_load(tmp_path, capsys):
     base = tmp_path / "base"
     # 2 epochs from scratch (no teacher worth distilling yet): CE only, IdleViT r = 0.5 student
-    code = main(tiny_cli_args(base, "--synthetic-size", "1536", "--epochs", "2", "--lr", "3e-3", "--min-lr", "1e-4",
+    code = main(tiny_cli_args(base, "--synthetic-size", "2560", "--synthetic-val-size", "256", "--epochs", "2", "--lr", "3e-3", "--min-lr", "1e-4",
                               "--alpha", "0", "--beta", "0", "--theta", "0", "--smoothing", "0", "--keep-ratio", "1.0"))
     assert code == 0
     out = capsys.readouterr().out
     assert "val top-1 %" in out and "model.pth" in out
     history = [json.loads(line) for line in open(base / "log.jsonl")]
-    assert history[-1]["val"]["top1"] > 25.0, history[-1]     # 10 classes: chance is 10 %
+    assert history[-1]["val"]["top1"] > 20.0, history[-1]     # 10 classes: chance is 10 %
 
     # the weights load where idle-export loads them: plain timm keys under 'model'
     model, _ = create_idlevit("deit_tiny_patch16_224", keep_ratio=0.7, ckpt=str(base / "model.pth"), img_size=32,
@@ -39,7 +39,8 @@ def test_smoke_run_learns_and_its_weights_fine_tune_and_load(tmp_path, capsys):
 
     # fine-tune IdleViT r = 0.5 from it with the paper's objective (distillation + cut loss, Mixup on)
     tuned = tmp_path / "tuned"
-    code = main(tiny_cli_args(tuned, "--ckpt", str(base / "model.pth"), "--epochs", "1", "--lr", "5e-4",
+    code = main(tiny_cli_args(tuned, "--ckpt", str(base / "model.pth"), "--synthetic-val-size", "256",
+                              "--epochs", "1", "--lr", "5e-4",
                               "--keep-ratio", "0.5", "--mixup", "0.8", "--cutmix", "1.0", "--mixup-prob", "1.0"))
     assert code == 0
     log = [json.loads(line) for line in open(tuned / "log.jsonl")]
@@ -98,3 +99,10 @@ def test_missing_data_folder_and_bad_flags(tmp_path, capsys):
         main(tiny_cli_args(tmp_path / "run", "--keep-ratio", "1.5"))
     assert e.value.code == 2 and "outside (0, 1]" in capsys.readouterr().err
     _one_line_error(capsys, main(tiny_cli_args(tmp_path / "run", "--resume")), "nothing to resume")
+
+
+def test_every_option_says_its_default():
+    from idlevit.cli.train import build_parser
+    for action in build_parser()._actions:
+        if action.dest != "help":
+            assert action.help and action.help.rstrip().endswith(")") and "(default:" in action.help, action.dest
