@@ -11,6 +11,8 @@ from tests.training.conftest import _one_thread, tiny_cli_args  # noqa: F401  (a
 
 TINY_KW = dict(patch_size=8, embed_dim=32, depth=4, num_heads=2)
 
+pytestmark = pytest.mark.filterwarnings("ignore:no --ckpt given")  # seeded weights on purpose
+
 
 def _one_line_error(capsys, code, *words):
     err = capsys.readouterr().err.strip()

@@ -5,6 +5,7 @@ from idlevit.models.idle_block import idle_block_forward
 from idlevit.models.pruning import make_prune, prune_tokens
 from idlevit.models.selection import gather_tokens
 from tests.conftest import tiny_vit
+from tests.training.conftest import _one_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def _tokens_per_block(model, x):

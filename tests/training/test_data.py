@@ -9,6 +9,8 @@ from idlevit.training.student import build_student
 from idlevit.training.synthetic import CLASS_COLOURS, SyntheticObjects, render_images, shape_masks
 from tests.training.conftest import tiny_config
 
+pytestmark = pytest.mark.filterwarnings("ignore:no --ckpt given")  # seeded weights on purpose
+
 
 def test_synthetic_images_are_seeded_and_carry_their_class_object():
     a, ya = render_images(64, num_classes=10, img_size=32, seed=3)

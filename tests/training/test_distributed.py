@@ -3,11 +3,14 @@ import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 from idlevit.training import train
 from tests.training.conftest import tiny_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:no --ckpt given")  # seeded weights on purpose
 
 
 def _free_port() -> int:

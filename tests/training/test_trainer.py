@@ -9,6 +9,8 @@ from idlevit.training import train
 from idlevit.training.student import build_student, build_teacher
 from tests.training.conftest import tiny_config
 
+pytestmark = pytest.mark.filterwarnings("ignore:no --ckpt given")  # seeded weights on purpose
+
 
 class Interrupt(Exception):
     pass
