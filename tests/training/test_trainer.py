@@ -78,3 +78,18 @@ def test_checkpoint_holds_the_full_training_state(tmp_path):
     assert state["epoch"] == 1 and state["args"]["keep_ratio"] == 0.5
     assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert "blocks.0.attn.qkv.weight" in state["model"]             # plain timm keys, no wrapper prefix
+
+
+def test_deit_small_release_checkpoint_feeds_student_and_teacher(tmp_path):
+    # the real shape: a DeiT-S checkpoint as released ({'model': timm keys}) builds both models unchanged
+    import timm
+    ckpt = tmp_path / "deit_small.pth"
+    torch.manual_seed(3)
+    torch.save({"model": timm.create_model("deit_small_patch16_224").state_dict()}, ckpt)
+    cfg = dataclasses.replace(tiny_config(tmp_path), model="idlevit_deit_small_patch16_224", model_kwargs={},
+                              img_size=None, ckpt=str(ckpt), keep_ratio=0.7)
+    student, source = build_student(cfg, 1000)
+    teacher = build_teacher(cfg, 1000)
+    assert student.keep_tokens == [None] * 3 + [137] * 3 + [96] * 3 + [67] * 3
+    assert source.ckpt_sha256 and torch.equal(student.blocks[5].mlp.fc2.weight, teacher.blocks[5].mlp.fc2.weight)
+    assert student.patch_embed.img_size == (224, 224)
