@@ -1,0 +1,95 @@
+"""Fine-tuning loop: exact resume, teacher = student's backbone, log and checkpoint contents."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from idlevit.training import train
+from idlevit.training.student import build_student, build_teacher
+from tests.training.conftest import tiny_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:no --ckpt given")  # seeded weights on purpose
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after(epoch):
+    def hook(done, record):
+        if done == epoch:
+            raise Interrupt
+    return hook
+
+
+def _comparable(history):
+    return [{k: r[k] for k in ("epoch", "lr", "train", "val")} for r in history]
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    # full recipe on: drop-path, RandAugment, random erasing, Mixup/CutMix, smoothing, distillation, cut loss
+    common = dict(epochs=3, drop_path=0.1, no_aug=False, synthetic_size=128, synthetic_val_size=32, warmup_epochs=1)
+    straight = train(tiny_config(tmp_path / "straight", **common))
+
+    cfg = tiny_config(tmp_path / "resumed", **common)
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch_end=_stop_after(1))
+    torch.manual_seed(1234)                      # whatever ran in between must not matter
+    resumed = train(dataclasses.replace(cfg, resume=True))
+
+    a, b = straight.student.state_dict(), resumed.student.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    assert _comparable(resumed.history) == _comparable(straight.history)
+    lines = [json.loads(line) for line in open(tmp_path / "resumed" / "log.jsonl")]
+    assert [r["epoch"] for r in lines] == [0, 1, 2, 3]
+    assert straight.final["train"]["cut"] > 0 and straight.final["train"]["kl"] > 0
+
+
+def test_resume_rejects_changed_settings_and_a_missing_run(tmp_path):
+    from idlevit.errors import UserError
+    cfg = tiny_config(tmp_path / "run", epochs=1, synthetic_size=64, synthetic_val_size=32)
+    train(cfg)
+    with pytest.raises(UserError, match="already holds a run"):
+        train(cfg)
+    with pytest.raises(UserError, match="keep_ratio is 0.5"):
+        train(dataclasses.replace(cfg, resume=True, keep_ratio=0.7))
+    with pytest.raises(UserError, match="nothing to resume"):
+        train(dataclasses.replace(cfg, resume=True, output=str(tmp_path / "other")))
+
+
+def test_teacher_is_the_students_backbone_frozen(tmp_path):
+    cfg = tiny_config(tmp_path, drop_path=0.1)
+    student, _ = build_student(cfg, 10, warn_random=False)
+    teacher = build_teacher(cfg, 10)
+    s, t = student.state_dict(), teacher.state_dict()
+    assert all(torch.equal(s[k], t[k]) for k in s)
+    assert student.keep_tokens == [None, 8, 4, 2] and teacher.keep_tokens == [None] * 4
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    assert student.training
+
+
+def test_checkpoint_holds_the_full_training_state(tmp_path):
+    cfg = tiny_config(tmp_path / "run", epochs=1, synthetic_size=64, synthetic_val_size=32)
+    train(cfg)
+    state = torch.load(tmp_path / "run" / "last.pth", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "rng", "args"} <= set(state)
+    assert state["epoch"] == 1 and state["args"]["keep_ratio"] == 0.5
+    assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert "blocks.0.attn.qkv.weight" in state["model"]             # plain timm keys, no wrapper prefix
+
+
+def test_deit_small_release_checkpoint_feeds_student_and_teacher(tmp_path):
+    # the real shape: a DeiT-S checkpoint as released ({'model': timm keys}) builds both models unchanged
+    import timm
+    ckpt = tmp_path / "deit_small.pth"
+    torch.manual_seed(3)
+    torch.save({"model": timm.create_model("deit_small_patch16_224").state_dict()}, ckpt)
+    cfg = dataclasses.replace(tiny_config(tmp_path), model="idlevit_deit_small_patch16_224", model_kwargs={},
+                              img_size=None, ckpt=str(ckpt), keep_ratio=0.7)
+    student, source = build_student(cfg, 1000)
+    teacher = build_teacher(cfg, 1000)
+    assert student.keep_tokens == [None] * 3 + [137] * 3 + [96] * 3 + [67] * 3
+    assert source.ckpt_sha256 and torch.equal(student.blocks[5].mlp.fc2.weight, teacher.blocks[5].mlp.fc2.weight)
+    assert student.patch_embed.img_size == (224, 224)
