@@ -10,6 +10,9 @@ from timm.models.vision_transformer import VisionTransformer
 import idlevit  # noqa: F401  (registers models)
 from idlevit.models import make_idle
 
+# pytest runs one worker per core (-n 2): one intra-op thread each, or the threads spin on a busy CPU
+torch.set_num_threads(1)
+
 
 def tiny_vit(keep_ratio=0.5, keep_ratios=None, depth=4, img_size=32, patch_size=8, embed_dim=32,
              num_heads=2, seed=0, **kwargs):
