@@ -30,7 +30,8 @@ def build_parser() -> ArgumentParser:
                        "is renamed into place.")
     add_model_args(p)
     p.add_argument("-o", "--output", default=None,
-                   help="output .onnx file (default: <model>_r<keep-ratio>.onnx in the current folder)")
+                   help="output .onnx file (default: <model>_r<keep-ratio>.onnx, or <model>_custom.onnx with "
+                        "--keep-ratios, in the current folder)")
     add_export_args(p)
     p.add_argument("-b", "--batch-size", type=int, default=2,
                    help="batch of the export trace, >= 2 (torch.export specialises size-1 dims); the file "
@@ -43,19 +44,19 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def default_output(model: str, keep_ratio: float) -> str:
-    return f"{model}_r{keep_ratio:g}.onnx"
+def default_output(model: str, keep_ratio: float, keep_ratios=None) -> str:
+    return f"{model}_custom.onnx" if keep_ratios else f"{model}_r{keep_ratio:g}.onnx"
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..export import ExportCheckError, export_model
     from ..export.onnx_export import check_exportable
     args = build_parser().parse_args(argv)
-    output = args.output or default_output(args.model, args.keep_ratio)
+    output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios)
     check_output_path(output)  # before minutes of work
     model, source = model_from_args(args)
     check_exportable(model, opset=args.opset, batch=args.batch_size, exporter=args.exporter)
-    print(f"exporting {args.model} (keep ratios from r={args.keep_ratio:g}, K per block "
+    print(f"exporting {args.model} (K per block "
           f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}) with the {args.exporter} exporter...",
           file=sys.stderr)
     try:

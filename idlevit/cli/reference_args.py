@@ -8,10 +8,13 @@ from .common import keep_ratio_arg
 FROM_METADATA = "(default: from the ONNX metadata)"
 
 
-def add_reference_args(parser: argparse.ArgumentParser, title: str = "reference model") -> None:
-    g = parser.add_argument_group(f"{title} {FROM_METADATA[1:-1]}; a flag that disagrees with it is an error")
+def add_reference_args(parser: argparse.ArgumentParser,
+                       title: str = "reference model (every flag defaults to the ONNX metadata; a flag that "
+                                    "disagrees with it is an error)") -> None:
+    g = parser.add_argument_group(title)
     g.add_argument("--model", default=None, help=f"model name {FROM_METADATA}")
-    g.add_argument("--keep-ratio", type=keep_ratio_arg, default=None, help=f"base keep ratio r in (0, 1] {FROM_METADATA}")
+    g.add_argument("--keep-ratio", type=keep_ratio_arg, default=None,
+                   help=f"base keep ratio r in (0, 1] {FROM_METADATA}")
     g.add_argument("--keep-ratios", type=keep_ratio_arg, nargs="+", default=None,
                    help=f"explicit ratio per block {FROM_METADATA}")
     g.add_argument("--ckpt", default=None,

@@ -1,4 +1,4 @@
-"""`idle-runtime bench`: throughput and latency of IdleViT against its keep-ratio-1.0 baseline, on torch or ONNX Runtime."""
+"""`idle-runtime bench`: throughput and latency of IdleViT vs its keep-ratio-1.0 baseline, on torch or ONNX Runtime."""
 from __future__ import annotations
 
 import os
@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--onnx", default=None, help="IdleViT ONNX file for --backend ort (default: export one)")
     p.add_argument("--baseline-onnx", default=None,
                    help="keep-ratio-1.0 ONNX file of the same weights (default: export one)")
-    add_reference_args(p, "model (without --onnx: idlevit_deit_small_patch16_224, r 0.7, seed 0)")
+    add_reference_args(p, "model (with --onnx every flag defaults to its metadata and one that disagrees is an error; "
+                          "without --onnx: idlevit_deit_small_patch16_224, keep ratio 0.7, seed 0)")
     add_bench_args(p)
     p.add_argument("--device", default="cpu", help="torch device, cpu or cuda (default: cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the torch models (default: off)")
@@ -43,7 +44,8 @@ def add_bench_args(p) -> None:
     g.add_argument("--iters", type=int, default=20, help="timed calls per model (default: 20)")
     g.add_argument("--rounds", type=int, default=4,
                    help="the timed calls are split into this many rounds of alternating order (default: 4)")
-    g.add_argument("--threads", type=int, default=None, help="intra-op CPU threads (default: the CPUs this process may use)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="intra-op CPU threads (default: the CPUs this process may use)")
 
 
 def _models(args):
@@ -162,8 +164,8 @@ def print_setup(setup: dict) -> None:
 def print_profile(profile: dict) -> None:
     idle, base = profile["idle"], profile["baseline"]
     ops = sorted(set(idle) | set(base), key=lambda op: -(idle.get(op, 0.0) + base.get(op, 0.0)))
-    rows = [[op, f"{idle.get(op, 0.0):.2f}", f"{base.get(op, 0.0):.2f}", f"{idle.get(op, 0.0) - base.get(op, 0.0):+.2f}"]
-            for op in ops]
+    rows = [[op, f"{idle.get(op, 0.0):.2f}", f"{base.get(op, 0.0):.2f}",
+             f"{idle.get(op, 0.0) - base.get(op, 0.0):+.2f}"] for op in ops]
     rows.append(["total", f"{sum(idle.values()):.2f}", f"{sum(base.values()):.2f}",
                  f"{sum(idle.values()) - sum(base.values()):+.2f}"])
     print("ONNX Runtime profile, ms per call by op type (after graph optimisation; fused ops keep their fused names):")

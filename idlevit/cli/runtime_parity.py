@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     add_parity_args(p)
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the CPUs this process may use)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads (default: the CPUs this process may use)")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
     p.set_defaults(run=run)
 
@@ -30,7 +31,8 @@ def add_parity_args(p) -> None:
     g = p.add_argument_group("inputs")
     g.add_argument("--images", default=None,
                    help="folder of .png/.jpg photographs, run through the model's eval transform (default: none)")
-    g.add_argument("-b", "--batch-size", type=int, default=8, help="batch size; the last batch may be smaller (default: 8)")
+    g.add_argument("-b", "--batch-size", type=int, default=8,
+                   help="batch size; the last batch may be smaller (default: 8)")
     g.add_argument("-n", "--num-random", type=int, default=64,
                    help="seeded random inputs added after the images (default: 64)")
     g.add_argument("--input-seed", type=int, default=0, help="seed of the random inputs (default: 0)")
@@ -38,7 +40,8 @@ def add_parity_args(p) -> None:
     t.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
                    help="which limits apply: fp32 max abs <= 1e-4 and top-1 100%%; fp16 cosine >= 0.999 and top-1 "
                         ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%% (default: the file's metadata, else fp32)")
-    t.add_argument("--atol", type=float, default=None, help="max abs logit diff (default: 1e-4 for fp32, else unchecked)")
+    t.add_argument("--atol", type=float, default=None,
+                   help="max abs logit diff (default: 1e-4 for fp32, else unchecked)")
     t.add_argument("--rtol", type=float, default=None, help="relative tolerance added to --atol (default: 0)")
     t.add_argument("--min-cosine", type=float, default=None, help="mean cosine similarity (default: per precision)")
     t.add_argument("--min-top1", type=float, default=None, help="top-1 agreement fraction (default: per precision)")

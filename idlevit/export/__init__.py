@@ -7,6 +7,6 @@ from .simplify import SIMPLIFIERS, simplify_onnx
 
 __all__ = [
     "ExportCheckError", "ExportMetadata", "ExportReport", "GraphCheckReport", "SIMPLIFIERS", "add_selection_outputs",
-    "check_tensorrt_compat", "export_model", "export_onnx", "forward_check", "is_selection_output", "load_onnx", "metadata_for",
-    "read_metadata", "selection_from_torch", "simplify_onnx", "write_metadata",
+    "check_tensorrt_compat", "export_model", "export_onnx", "forward_check", "is_selection_output", "load_onnx",
+    "metadata_for", "read_metadata", "selection_from_torch", "simplify_onnx", "write_metadata",
 ]

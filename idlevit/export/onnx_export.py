@@ -21,8 +21,6 @@ from .metadata import ExportMetadata, write_metadata
 from .selection_outputs import add_selection_outputs
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
-log = logging.getLogger(__name__)
-
 EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "logits", "batch"
 

@@ -1,4 +1,4 @@
-"""Constant folding and dead-node removal with onnxslim or Polygraphy (sanitize --fold-constants), measured side by side."""
+"""Constant folding and dead-node removal: onnxslim or Polygraphy (sanitize --fold-constants), measured side by side."""
 from __future__ import annotations
 
 import copy

@@ -9,7 +9,7 @@ import math
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from tqdm import tqdm

@@ -104,7 +104,8 @@ class OrtRunner(Runner):
         except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail: all mean a bad file here
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             where = self.source if isinstance(self.source, str) else "the ONNX model"
-            raise UserError(f"ONNX Runtime cannot load {where} ({first[:160]}): re-export it with idle-export") from None
+            raise UserError(f"ONNX Runtime cannot load {where} ({first[:160]}): "
+                            "re-export it with idle-export") from None
         self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
                         for i in self.session.get_inputs()}
         self._outputs = tuple(o.name for o in self.session.get_outputs())

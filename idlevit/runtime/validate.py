@@ -1,4 +1,4 @@
-"""The end-to-end check on one model: export, TensorRT op rules, ORT CPU parity on photos + random inputs, short bench."""
+"""End-to-end check of one model: export, TensorRT op rules, ORT CPU parity on photos + random inputs, short bench."""
 from __future__ import annotations
 
 import os
@@ -56,7 +56,8 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
 
     t0 = time.perf_counter()
     if image_paths:
-        photos, what = load_images(image_paths, eval_transform(export.metadata.data_config)), f"{len(image_paths)} images"
+        photos = load_images(image_paths, eval_transform(export.metadata.data_config))
+        what = f"{len(image_paths)} images"
     else:
         photos = photos_array(eval_transform(export.metadata.data_config))
         what = f"{len(BUNDLED_PHOTOS)} scikit-image photographs"
