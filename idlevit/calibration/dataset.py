@@ -43,8 +43,10 @@ def transform_from_onnx(info: OnnxInfo) -> EvalTransformConfig:
         from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
         warnings.warn(f"{info.path} records no mean/std in its metadata: using ImageNet's", stacklevel=2)
         mean_std = (list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD))
-    crop = metadata_value(info.metadata, "crop_pct")
-    interp = metadata_value(info.metadata, "interpolation")
+    data_config = metadata_value(info.metadata, "data_config")  # timm's eval data config, from idle-export
+    data_config = data_config if isinstance(data_config, dict) else {}
+    crop = metadata_value(info.metadata, "crop_pct") or data_config.get("crop_pct")
+    interp = metadata_value(info.metadata, "interpolation") or data_config.get("interpolation")
     return EvalTransformConfig(info.img_size, *mean_std, crop_pct=float(crop) if crop else DEFAULT_CROP_PCT,
                                interpolation=str(interp) if interp else DEFAULT_INTERPOLATION)
 

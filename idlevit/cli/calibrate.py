@@ -23,8 +23,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the image shuffle (default: 0)")
     p.add_argument("-o", "--output", default=None, help="calib.npz to write with --images (default: calib.npz)")
     p.add_argument("--qdq", default=None, help="also write the INT8 Q/DQ ONNX here (default: none)")
-    p.add_argument("--method", choices=METHODS, default=d.method,
-                   help=f"activation range calibration (default: {d.method})")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="activation range calibration; ONNX Runtime: percentile|minmax, ModelOpt: entropy|minmax "
+                   "(default: percentile with ONNX Runtime, entropy with ModelOpt)")
     p.add_argument("--percentile", type=float, default=d.percentile,
                    help=f"percentile for --method percentile (default: {d.percentile})")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales (default: off)")
@@ -63,7 +64,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         options = QuantizeOptions(method=args.method, percentile=args.percentile, per_channel=not args.per_tensor,
                                   batch_size=args.batch_size, backend=args.backend)
         result = quantize_int8(args.onnx, calib, args.qdq, options)
-        rows += [["Q/DQ ONNX", result.path], ["quantizer", f"{result.backend} ({args.method})"],
+        rows += [["Q/DQ ONNX", result.path], ["quantizer", f"{result.backend} ({result.options.method} calibration)"],
                  ["Q/DQ nodes", result.num_qdq],
                  ["kept in float", f"{len(result.excluded_nodes)} nodes ({len(result.selection_nodes)} on the "
                                    "selection path, plus Softmax)"]]
