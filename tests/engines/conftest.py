@@ -28,17 +28,24 @@ def export_tiny_onnx(path, keep_ratio=0.5, seed=0):
     return model
 
 
+# other test folders re-import these fixtures; the cache keeps it to one export per process
+_ONCE = {}
+
+
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
     """(path, torch model) of the tiny fp32 ONNX, exported once per session."""
-    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    model = export_tiny_onnx(path)
-    return str(path), model
+    if "onnx" not in _ONCE:
+        path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+        _ONCE["onnx"] = (str(path), export_tiny_onnx(path))
+    return _ONCE["onnx"]
 
 
 @pytest.fixture(scope="session")
 def tiny_calib(tmp_path_factory):
     from idlevit.calibration.dataset import write_calib_npz
-    path = tmp_path_factory.mktemp("calib") / "calib.npz"
-    write_calib_npz(str(path), "input", np.random.RandomState(0).randn(32, 3, 32, 32).astype(np.float32))
-    return str(path)
+    if "calib" not in _ONCE:
+        path = tmp_path_factory.mktemp("calib") / "calib.npz"
+        write_calib_npz(str(path), "input", np.random.RandomState(0).randn(32, 3, 32, 32).astype(np.float32))
+        _ONCE["calib"] = str(path)
+    return _ONCE["calib"]
