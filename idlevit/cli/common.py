@@ -4,14 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 import warnings
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
+from ..fileio import atomic_output, check_output_path  # noqa: F401  (re-exported for CLIs)
 from ..factory import DEFAULT_MODEL
 
 EXIT_BAD_INPUT = 2
@@ -73,32 +71,6 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-
-
-def check_output_path(path: str) -> None:
-    """Fail early (before any work) when `path` cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise UserError(f"output folder {folder} does not exist: create it or pass another -o")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"output folder {folder} is not writable: pass another -o")
-    if os.path.isdir(path):
-        raise UserError(f"output {path} is a folder: pass a file name with -o")
-
-
-@contextmanager
-def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
-    check_output_path(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_json(obj, path: Optional[str] = None) -> None:

@@ -9,6 +9,9 @@ from .common import ArgumentParser, run_cli
 # verb -> module under idlevit.cli; each module has add_parser(subparsers) and run(args) -> int
 VERBS = {
     "macs": "runtime_macs",
+    "parity": "runtime_parity",
+    "bench": "runtime_bench",
+    "validate": "runtime_validate",
 }
 
 

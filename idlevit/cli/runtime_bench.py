@@ -1,0 +1,170 @@
+"""`idle-runtime bench`: throughput and latency of IdleViT against its keep-ratio-1.0 baseline, on torch or ONNX Runtime."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from .common import print_table, write_json
+from .reference_args import add_reference_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="throughput/latency vs the keep-ratio-1.0 baseline, and efficiency",
+                       description="Time IdleViT and its keep-ratio-1.0 baseline (same weights) in the same process, "
+                       "in alternating rounds; print img/s, latency p50/p90/p99, speedup and efficiency = speedup / "
+                       "executed-MAC ratio. With --backend ort and no --onnx/--baseline-onnx, both are exported to a "
+                       "temporary folder first.")
+    p.add_argument("--backend", choices=("torch", "ort"), default="ort", help="runtime to time (default: ort)")
+    p.add_argument("--onnx", default=None, help="IdleViT ONNX file for --backend ort (default: export one)")
+    p.add_argument("--baseline-onnx", default=None,
+                   help="keep-ratio-1.0 ONNX file of the same weights (default: export one)")
+    add_reference_args(p, "model (without --onnx: idlevit_deit_small_patch16_224, r 0.7, seed 0)")
+    add_bench_args(p)
+    p.add_argument("--device", default="cpu", help="torch device, cpu or cuda (default: cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the torch models (default: off)")
+    p.add_argument("--fp16", action="store_true", help="fp16 autocast for the torch models, CUDA only (default: off)")
+    p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
+                   help="ONNX Runtime execution provider (default: cpu)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+                   help="exporter for the temporary ONNX files when --onnx/--baseline-onnx are not given "
+                        "(default: dynamo)")
+    p.add_argument("--profile", type=int, default=0, metavar="CALLS",
+                   help="ort only: after timing, profile CALLS calls of each model and print time per op type "
+                        "(default: 0, off)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (default: off)")
+    p.set_defaults(run=run)
+
+
+def add_bench_args(p) -> None:
+    g = p.add_argument_group("timing")
+    g.add_argument("-b", "--batch-size", type=int, default=32, help="batch size (default: 32)")
+    g.add_argument("--warmup", type=int, default=3, help="untimed calls per model first (default: 3)")
+    g.add_argument("--iters", type=int, default=20, help="timed calls per model (default: 20)")
+    g.add_argument("--rounds", type=int, default=4,
+                   help="the timed calls are split into this many rounds of alternating order (default: 4)")
+    g.add_argument("--threads", type=int, default=None, help="intra-op CPU threads (default: the CPUs this process may use)")
+
+
+def _models(args):
+    """(idle model, source, model name) from --onnx metadata or the model flags."""
+    from ..factory import DEFAULT_MODEL, create_idlevit
+    if args.onnx:
+        from .reference_args import reference_from_args
+        model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
+        return model, source, meta.model_name
+    name = args.model or DEFAULT_MODEL
+    model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
+                                   keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
+                                   seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
+                                   warn_random=False)
+    return model, source, name
+
+
+def check_baseline_onnx(path: str, model_name: str, source, img_size: int) -> None:
+    """A --baseline-onnx must be the same weights at keep ratio 1.0."""
+    from ..errors import UserError
+    from ..export.metadata import read_metadata
+    meta = read_metadata(path)
+    problems = []
+    if meta.model_name != model_name:
+        problems.append(f"model {meta.model_name} (want {model_name})")
+    if meta.img_size != img_size:
+        problems.append(f"img size {meta.img_size} (want {img_size})")
+    if any(k is not None for k in meta.keep_tokens):
+        problems.append("idle blocks (want keep ratio 1.0)")
+    if (meta.ckpt_sha256, meta.seed) != (source.ckpt_sha256, source.seed):
+        problems.append("other weights (checkpoint sha256 / seed differ)")
+    if problems:
+        raise UserError(f"--baseline-onnx {path} is not the baseline of this model: {'; '.join(problems)}: "
+                        "export it with idle-export --keep-ratio 1.0 and the same --model/--ckpt/--seed")
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..factory import image_size
+    from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
+    from ..runtime.reference import baseline_of
+    if args.backend == "torch" and (args.onnx or args.baseline_onnx):
+        raise UserError("--onnx/--baseline-onnx need --backend ort: drop them or pass --backend ort")
+    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
+        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
+    model, source, name = _models(args)
+    baseline = baseline_of(model)
+    img = image_size(model)
+    if args.baseline_onnx:
+        check_baseline_onnx(args.baseline_onnx, name, source, img)
+    gmacs_idle, gmacs_base = executed_gmacs(model, img), executed_gmacs(baseline, img)
+    with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
+        if args.backend == "torch":
+            idle_runner, base_runner = _torch_runners(args, model, baseline)
+        else:
+            idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
+            base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),
+                                                      "baseline", args)
+            idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
+        result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
+                                        gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
+                                        iters=args.iters, rounds=args.rounds, progress=True)
+        result.setup.update({"model": name, "keep_ratios": list(model.keep_ratios), "img_size": img})
+        profile = _profile(args, idle_path, base_path, img) if args.backend == "ort" and args.profile else None
+    if args.json:
+        out = result.to_json()
+        if profile:
+            out["profile_ms_per_call"] = profile
+        write_json(out)
+        return 0
+    print_setup(result.setup)
+    print_table(result_rows(result), BENCH_HEADERS)
+    print(summary_line(result))
+    if profile:
+        print_profile(profile)
+    return 0
+
+
+def _export(model, name, source, path, what, args) -> str:
+    from ..export import export_model
+    print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
+    export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
+    return path
+
+
+def _torch_runners(args, model, baseline):
+    from ..runtime.torch_runner import TorchRunner
+    kw = dict(device=args.device, compile=args.compile, fp16=args.fp16, threads=args.threads)
+    return TorchRunner(model, **kw), TorchRunner(baseline, **kw)
+
+
+def _ort_runners(args, idle_path, base_path):
+    from ..runtime.ort_runner import OrtRunner
+    return (OrtRunner(idle_path, provider=args.provider, threads=args.threads),
+            OrtRunner(base_path, provider=args.provider, threads=args.threads))
+
+
+def _profile(args, idle_path, base_path, img):
+    from ..runtime.ort_profile import profile_op_types
+    return {what: profile_op_types(path, batch=args.batch_size, img_size=img, calls=args.profile,
+                                   provider=args.provider, threads=args.threads)
+            for what, path in (("idle", idle_path), ("baseline", base_path))}
+
+
+def print_setup(setup: dict) -> None:
+    runner = ", ".join(f"{k} {v}" for k, v in setup.items()
+                       if k not in ("batch", "warmup", "iters", "rounds", "order", "model", "keep_ratios", "img_size",
+                                    "python", "cpu", "machine"))
+    print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
+          f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
+    print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
+          f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "
+          f"python {setup['python']}")
+
+
+def print_profile(profile: dict) -> None:
+    idle, base = profile["idle"], profile["baseline"]
+    ops = sorted(set(idle) | set(base), key=lambda op: -(idle.get(op, 0.0) + base.get(op, 0.0)))
+    rows = [[op, f"{idle.get(op, 0.0):.2f}", f"{base.get(op, 0.0):.2f}", f"{idle.get(op, 0.0) - base.get(op, 0.0):+.2f}"]
+            for op in ops]
+    rows.append(["total", f"{sum(idle.values()):.2f}", f"{sum(base.values()):.2f}",
+                 f"{sum(idle.values()) - sum(base.values()):+.2f}"])
+    print("ONNX Runtime profile, ms per call by op type (after graph optimisation; fused ops keep their fused names):")
+    print_table(rows, ["op type", "idle", "baseline", "idle - baseline"])

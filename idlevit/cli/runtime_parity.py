@@ -1,0 +1,101 @@
+"""`idle-runtime parity`: an ONNX file on ONNX Runtime against the PyTorch fp32 reference rebuilt from its metadata."""
+from __future__ import annotations
+
+import sys
+
+from .common import print_table, write_json
+from .reference_args import add_reference_args
+
+EXIT_PARITY_FAILED = 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("parity", help="compare an ONNX file with the PyTorch reference",
+                       description="Run an exported ONNX file on ONNX Runtime and the fp32 PyTorch reference (rebuilt "
+                       "from the file's metadata) on real images and seeded random inputs; report max/mean abs "
+                       "diff, cosine, top-1/top-5 agreement and per-block selection agreement. Exit 0 pass, "
+                       "1 parity failure, 2 bad input.")
+    p.add_argument("--onnx", required=True, help="ONNX file written by idle-export (default: none, required)")
+    add_reference_args(p)
+    add_parity_args(p)
+    p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
+                   help="ONNX Runtime execution provider (default: cpu)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the CPUs this process may use)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
+    p.set_defaults(run=run)
+
+
+def add_parity_args(p) -> None:
+    """Inputs and thresholds (shared with other verbs that run parity)."""
+    g = p.add_argument_group("inputs")
+    g.add_argument("--images", default=None,
+                   help="folder of .png/.jpg photographs, run through the model's eval transform (default: none)")
+    g.add_argument("-b", "--batch-size", type=int, default=8, help="batch size; the last batch may be smaller (default: 8)")
+    g.add_argument("-n", "--num-random", type=int, default=64,
+                   help="seeded random inputs added after the images (default: 64)")
+    g.add_argument("--input-seed", type=int, default=0, help="seed of the random inputs (default: 0)")
+    t = p.add_argument_group("thresholds (default: SPEC §2 limits of --precision)")
+    t.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
+                   help="which limits apply: fp32 max abs <= 1e-4 and top-1 100%%; fp16 cosine >= 0.999 and top-1 "
+                        ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%% (default: the file's metadata, else fp32)")
+    t.add_argument("--atol", type=float, default=None, help="max abs logit diff (default: 1e-4 for fp32, else unchecked)")
+    t.add_argument("--rtol", type=float, default=None, help="relative tolerance added to --atol (default: 0)")
+    t.add_argument("--min-cosine", type=float, default=None, help="mean cosine similarity (default: per precision)")
+    t.add_argument("--min-top1", type=float, default=None, help="top-1 agreement fraction (default: per precision)")
+    t.add_argument("--min-top5", type=float, default=None, help="top-5 overlap fraction (default: unchecked)")
+    t.add_argument("--min-selection", type=float, default=None,
+                   help="selection agreement of the worst idle block (default: reported, unchecked)")
+
+
+def thresholds_from_args(args, precision: str):
+    from ..runtime.parity import thresholds_for
+    return thresholds_for(precision, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine,
+                          min_top1=args.min_top1, min_top5=args.min_top5, min_selection=args.min_selection)
+
+
+def inputs_from_args(args, meta):
+    """(inputs array, description) from --images / -n, with the file's eval transform."""
+    from ..errors import UserError
+    from ..runtime.inputs import eval_transform, image_files, parity_inputs
+    if args.num_random < 0:
+        raise UserError(f"-n {args.num_random} must be 0 or more")
+    if args.batch_size < 1:
+        raise UserError(f"-b {args.batch_size} must be at least 1")
+    paths = image_files(args.images) if args.images else []
+    x = parity_inputs(meta.img_size, eval_transform(meta.data_config) if paths else None, paths, args.num_random,
+                      args.input_seed)
+    return x, f"{len(paths)} images + {args.num_random} random inputs"
+
+
+def run(args) -> int:
+    from ..runtime.inputs import batched
+    from ..runtime.ort_runner import OrtRunner
+    from ..runtime.parity import compare_runners
+    from ..runtime.torch_runner import TorchRunner
+    from .reference_args import reference_from_args
+    model, _, meta = reference_from_args(args, args.onnx)
+    precision = args.precision or meta.precision or "fp32"
+    thresholds = thresholds_from_args(args, precision)
+    x, described = inputs_from_args(args, meta)
+    selection = meta.num_topk > 0
+    with OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection) as candidate, \
+            TorchRunner(model, selection=selection, threads=args.threads) as reference:
+        report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
+        setup = candidate.describe()
+    if args.json:
+        write_json({"onnx": args.onnx, "model": meta.model_name, "keep_ratios": meta.keep_ratios,
+                    "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
+                    **report.to_json()})
+    else:
+        print(f"{args.onnx}: {meta.model_name}, K per block "
+              f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
+        print(f"ONNX Runtime {setup['onnxruntime']} ({', '.join(setup['providers'])}, {setup['threads']} threads) vs "
+              f"PyTorch fp32; {described} in batches of {args.batch_size}; {precision} limits"
+              + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))
+        print_table(report.rows(), ["metric", "value", "limit", "verdict"])
+        print(f"parity {'PASSED' if report.passed else 'FAILED'} on {report.samples} samples")
+    if not report.passed:
+        failed = [c.name for c in report.checks if not c.passed]
+        print(f"error: parity failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_PARITY_FAILED
+    return 0

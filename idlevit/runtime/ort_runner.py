@@ -1,0 +1,142 @@
+"""ONNX Runtime runner: CPU, CUDA, or the TensorRT execution provider when the installed build has them."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+import onnx
+
+from ..errors import UserError
+from ..optional_deps import require
+from .runner import Runner, TensorInfo, default_threads
+
+# --provider name -> ONNX Runtime providers, most preferred first (CPU always last as the fallback)
+PROVIDERS = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "trt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+               "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+def import_onnxruntime():
+    """`import onnxruntime`, or a one-line install hint."""
+    return require("onnxruntime")
+
+
+class OrtRunner(Runner):
+    """Runs an ONNX file (or ModelProto/bytes) with ONNX Runtime.
+
+    Args:
+        onnx: path, ModelProto or serialized bytes.
+        provider: "cpu", "cuda" or "trt" (TensorRT EP, falling back to CUDA then CPU per node).
+        threads: intra-op threads (default: the CPUs this process may use; ORT's own default
+            counts the host's cores, which oversubscribes a container's share).
+        selection: expose each TopK's indices as `topk_indices.<i>` outputs.
+        optimization: "all" (default), "extended", "basic" or "disable".
+        profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
+            `close()` finishes it and `profile_file` names it.
+    """
+    name = "ort"
+
+    def __init__(self, onnx: Union[str, bytes, "onnx.ModelProto"], *, provider: str = "cpu",
+                 threads: Optional[int] = None, selection: bool = False, optimization: str = "all",
+                 profile_prefix: Optional[str] = None):
+        super().__init__()
+        if provider not in PROVIDERS:
+            raise UserError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+        self.source, self.provider, self.selection = onnx, provider, selection
+        self.threads = default_threads(threads)
+        self.optimization, self.profile_prefix = optimization, profile_prefix
+        self.profile_file: Optional[str] = None
+        self.session = None
+
+    def _model_bytes(self):
+        src = self.source
+        if isinstance(src, str):
+            if not os.path.isfile(src):
+                raise UserError(f"ONNX file {src} not found: pass the path of a file written by idle-export")
+            if not self.selection:
+                return src
+            from ..export.metadata import load_onnx
+            src = load_onnx(src)
+        elif isinstance(src, (bytes, bytearray)):
+            if not self.selection:
+                return bytes(src)
+            src = onnx.load_from_string(bytes(src))
+        if self.selection:
+            from ..export.selection_outputs import add_selection_outputs
+            src, names = add_selection_outputs(src)
+            if not names:
+                raise UserError("the ONNX graph has no TopK node, so there is no selection to report "
+                                "(a keep-ratio-1.0 baseline?): run without selection")
+        return src.SerializeToString()
+
+    def _load(self) -> None:
+        ort = import_onnxruntime()
+        wanted = PROVIDERS[self.provider]
+        available = ort.get_available_providers()
+        if wanted[0] not in available:
+            raise UserError(f"this ONNX Runtime build has no {wanted[0]} (available: {', '.join(available)}): "
+                            "pip install 'idlevit[gpu]' (onnxruntime-gpu) or use --provider cpu")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                  "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+        if self.optimization not in levels:
+            raise UserError(f"unknown optimization level {self.optimization!r}: use one of {', '.join(levels)}")
+        opts.graph_optimization_level = levels[self.optimization]
+        opts.log_severity_level = 3
+        if self.profile_prefix:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = self.profile_prefix
+        try:
+            self.session = ort.InferenceSession(self._model_bytes(), opts,
+                                                providers=[p for p in wanted if p in available])
+        except UserError:
+            raise
+        except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail: all mean a bad file here
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            where = self.source if isinstance(self.source, str) else "the ONNX model"
+            raise UserError(f"ONNX Runtime cannot load {where} ({first[:160]}): re-export it with idle-export") from None
+        self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
+                        for i in self.session.get_inputs()}
+        self._outputs = tuple(o.name for o in self.session.get_outputs())
+
+    def _close(self) -> None:
+        if self.session is not None and self.profile_prefix:
+            self.profile_file = self.session.end_profiling()
+        self.session = None
+
+    def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        feed = {name: np.ascontiguousarray(feed[name], dtype=info.dtype) for name, info in self._inputs.items()}
+        return dict(zip(self._outputs, self.session.run(None, feed)))
+
+    def prepare(self, feed) -> Dict[str, Any]:
+        # cast once here so timing loops measure the session, not the dtype conversion
+        return {name: np.ascontiguousarray(arr, dtype=self.input_info[name].dtype)
+                for name, arr in self._as_dict(feed).items()}
+
+    @property
+    def input_info(self) -> Dict[str, TensorInfo]:
+        if self.session is None:
+            raise RuntimeError("ort runner is not loaded")
+        return self._inputs
+
+    @property
+    def output_names(self) -> Tuple[str, ...]:
+        if self.session is None:
+            raise RuntimeError("ort runner is not loaded")
+        return self._outputs
+
+    def describe(self) -> Dict[str, Any]:
+        ort = import_onnxruntime()
+        return {"backend": self.name, "provider": self.provider, "onnxruntime": ort.__version__,
+                "threads": self.threads, "optimization": self.optimization,
+                "providers": self.session.get_providers() if self.session is not None else None}

@@ -1,0 +1,88 @@
+"""The end-to-end check on one model: export, TensorRT op rules, ORT CPU parity on photos + random inputs, short bench."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from ..factory import image_size
+from .bench import BenchResult, bench_against_baseline, executed_gmacs
+from .inputs import BUNDLED_PHOTOS, batched, eval_transform, load_images, photos_array, random_inputs
+from .parity import ParityReport, compare_runners, thresholds_for
+from .reference import baseline_of
+
+
+@dataclass
+class ValidateReport:
+    export: object                     # idlevit.export.ExportReport
+    parity: ParityReport
+    bench: BenchResult
+    inputs: str
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        graph_ok = self.export.graph_check is None or self.export.graph_check.ok
+        return graph_ok and self.parity.passed
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "export": self.export.to_json(), "parity": self.parity.to_json(),
+                "bench": self.bench.to_json(), "inputs": self.inputs,
+                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
+
+
+def validate(model, source, model_name: str, out_path: str, *, image_paths: Optional[Sequence[str]] = None,
+             num_random: int = 8, batch: int = 4, bench_batch: int = 8, warmup: int = 1, iters: int = 6,
+             rounds: int = 2, threads: Optional[int] = None, exporter: str = "dynamo", opset: int = 18,
+             simplify="onnxslim", log: Callable[[str], None] = lambda s: None) -> ValidateReport:
+    """Export `model` to `out_path`, check it, run ORT CPU parity and a short bench against the baseline.
+
+    Raises ExportCheckError when the export's own checks fail (checker, TensorRT rules, forward).
+    """
+    from ..export import export_model
+    from .ort_runner import OrtRunner
+    from .torch_runner import TorchRunner
+
+    seconds = {}
+    img = image_size(model)
+    t0 = time.perf_counter()
+    log(f"[1/4] exporting {model_name} to {out_path} ({exporter} exporter)")
+    export = export_model(model, model_name, source, out_path, exporter=exporter, opset=opset, simplify=simplify)
+    seconds["export"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if image_paths:
+        photos, what = load_images(image_paths, eval_transform(export.metadata.data_config)), f"{len(image_paths)} images"
+    else:
+        photos = photos_array(eval_transform(export.metadata.data_config))
+        what = f"{len(BUNDLED_PHOTOS)} scikit-image photographs"
+    x = np.concatenate([photos, random_inputs(num_random, img, seed=0)]) if num_random else photos
+    inputs = f"{what} + {num_random} random inputs, batches of {batch}"
+    log(f"[2/4] parity on ONNX Runtime CPU vs PyTorch: {inputs}")
+    selection = export.metadata.num_topk > 0
+    with OrtRunner(out_path, threads=threads, selection=selection) as cand, \
+            TorchRunner(model, threads=threads, selection=selection) as ref:
+        parity = compare_runners(cand, ref, batched(x, batch), thresholds_for("fp32"))
+    seconds["parity"] = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory(prefix="idle-validate-") as tmp:
+        t0 = time.perf_counter()
+        log("[3/4] exporting the keep-ratio-1.0 baseline (same weights) for the bench")
+        base_model = baseline_of(model)
+        base_path = os.path.join(tmp, "baseline.onnx")
+        export_model(base_model, model_name, source, base_path, exporter=exporter, opset=opset, simplify=simplify,
+                     check_forward=False)
+        seconds["baseline export"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        log(f"[4/4] bench on ONNX Runtime CPU, batch {bench_batch}: {warmup} warmup + {iters} timed calls each")
+        bench = bench_against_baseline(
+            OrtRunner(out_path, threads=threads), OrtRunner(base_path, threads=threads), img_size=img,
+            gmacs_idle=executed_gmacs(model, img), gmacs_baseline=executed_gmacs(base_model, img),
+            batch=bench_batch, warmup=warmup, iters=iters, rounds=rounds)
+        bench.setup.update({"model": model_name, "keep_ratios": list(model.keep_ratios), "img_size": img})
+        seconds["bench"] = time.perf_counter() - t0
+    return ValidateReport(export, parity, bench, inputs, seconds)

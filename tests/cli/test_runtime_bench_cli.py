@@ -1,0 +1,70 @@
+"""idle-runtime bench: ORT with given files or temporary exports, torch, the profile table, and refusals."""
+import json
+
+import pytest
+
+from idlevit.cli.runtime import main
+from tests.onnx_cache import TEST_VIT_05, TEST_VIT_10, export_config
+
+FAST = ["-b", "2", "--warmup", "0", "--iters", "2", "--rounds", "2", "--threads", "1"]
+
+
+def run(argv):
+    try:
+        return main(argv)
+    except SystemExit as done:
+        return done.code
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return export_config(tmp_path_factory, TEST_VIT_05), export_config(tmp_path_factory, TEST_VIT_10)
+
+
+def test_ort_bench_json_with_given_files(files, capsys):
+    idle, base = files
+    rc = run(["bench", "--backend", "ort", "--onnx", idle, "--baseline-onnx", base, "--json"] + FAST)
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert result["speedup"] == pytest.approx(result["idle"]["throughput_img_s"] / result["baseline"]["throughput_img_s"])
+    assert result["efficiency"] == pytest.approx(result["speedup"] / result["mac_ratio"])
+    assert result["gmacs_idle"] < result["gmacs_baseline"]
+    setup = result["setup"]
+    assert (setup["batch"], setup["iters"], setup["threads"], setup["model"]) == (2, 2, 1, "test_vit")
+    assert setup["providers"] == ["CPUExecutionProvider"] and setup["order"] == "alternating rounds"
+
+
+def test_ort_bench_table_with_profile(files, capsys):
+    idle, base = files
+    assert run(["bench", "--onnx", idle, "--baseline-onnx", base, "--profile", "1"] + FAST) == 0
+    out = capsys.readouterr().out
+    assert "measured: batch 2, 0 warmup + 2 timed calls per model in 2 alternating rounds" in out
+    assert "efficiency" in out and "p99 ms" in out
+    assert "op type" in out and "TopK" in out and "ScatterElements" in out
+
+
+def test_ort_bench_exports_temporary_files(capsys):
+    rc = run(["bench", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5", "--exporter", "torchscript",
+              "--json"] + FAST)
+    captured = capsys.readouterr()
+    assert rc == 0 and json.loads(captured.out)["setup"]["model"] == "test_vit"
+    assert "exporting the idle model" in captured.err and "exporting the baseline model" in captured.err
+
+
+def test_torch_bench(capsys):
+    rc = run(["bench", "--backend", "torch", "--model", "test_vit", "--img-size", "32", "--keep-ratio", "0.5"] + FAST)
+    out = capsys.readouterr().out
+    assert rc == 0 and "backend torch" in out and "speedup" in out
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--backend", "torch", "--onnx", "x.onnx"], "need --backend ort"),
+    (["--baseline-onnx", "IDLE"], "is not the baseline of this model: idle blocks"),
+    (["--iters", "0"], "must be >= 1"),
+])
+def test_bad_flags_exit_2(files, capsys, flags, needle):
+    idle, _ = files
+    argv = ["bench", "--onnx", idle] + FAST + [idle if f == "IDLE" else f for f in flags]
+    rc = run(argv)
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning:")]
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
