@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..engines.atomic import atomic_path
+from ..fileio import atomic_output
 from ..engines.onnx_info import OnnxInfo, metadata_value
 from ..errors import UserError
 
@@ -89,7 +89,7 @@ def load_images(paths: Sequence[str], transform: EvalTransformConfig, progress: 
 
 def write_calib_npz(path: str, input_name: str, images: np.ndarray) -> None:
     """calib.npz maps the ONNX input name to the image batch (the layout ModelOpt also reads)."""
-    with atomic_path(path) as tmp:
+    with atomic_output(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{input_name: images})
 

@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..engines.atomic import atomic_path
+from ..fileio import atomic_output
 from ..engines.onnx_info import copy_metadata, load_onnx, onnx_precision, read_onnx_info, save_onnx
 from ..engines.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from ..errors import UserError
@@ -205,7 +205,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     selection, exclude = nodes_to_exclude(model, options)
 
     folder = os.path.dirname(os.path.abspath(out_path))
-    with atomic_path(out_path, suffix=".onnx") as tmp_out:
+    with atomic_output(out_path, suffix=".onnx") as tmp_out:
         # quantizers want file paths: hand them a copy with every node named, beside the output
         fd, tmp_src = tempfile.mkstemp(prefix=f".{os.path.basename(out_path)}.", suffix=".src.onnx", dir=folder)
         os.close(fd)

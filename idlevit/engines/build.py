@@ -17,7 +17,7 @@ from typing import List, Optional
 from packaging.version import Version
 
 from ..errors import UserError
-from .atomic import atomic_path, write_bytes_atomic
+from ..fileio import atomic_output
 from .gpu import GpuInfo, current_gpu
 from .onnx_info import OnnxInfo, read_onnx_info
 from .batch_profile import BatchProfile, profile_to_json
@@ -141,7 +141,9 @@ def load_timing_cache(config, path: Optional[str]):
 
 def save_timing_cache(config, path: Optional[str]) -> None:
     if path:
-        write_bytes_atomic(path, memoryview(config.get_timing_cache().serialize()))
+        with atomic_output(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(memoryview(config.get_timing_cache().serialize()))
 
 
 def _pin_fp32_trt10(trt, network, config) -> int:
@@ -195,7 +197,7 @@ def build_serialized(builder, network, config) -> bytes:
 
 def save_engine(serialized, engine_path: str, sidecar: EngineSidecar) -> None:
     """Engine and sidecar both written to temp files first, renamed into place only when both are complete."""
-    with atomic_path(engine_path) as tmp_engine, atomic_path(sidecar_path(engine_path)) as tmp_sidecar:
+    with atomic_output(engine_path) as tmp_engine, atomic_output(sidecar_path(engine_path)) as tmp_sidecar:
         with open(tmp_engine, "wb") as f:
             f.write(serialized)
         with open(tmp_sidecar, "w") as f:
@@ -207,6 +209,7 @@ def make_sidecar(trt_version: str, gpu: GpuInfo, plan: BuildPlan, built: OnnxInf
                  input_name: str, shapes, version_compatible: bool) -> EngineSidecar:
     meta = dict(source.metadata)
     meta.update(built.metadata)
+    meta["precision"] = plan.precision  # an FP16-flag engine comes from the fp32 ONNX: say what it runs
     return EngineSidecar(tensorrt_version=trt_version, gpu_name=gpu.name,
                          compute_capability=gpu.compute_capability, precision=plan.precision,
                          profile=profile_to_json(input_name, shapes), onnx_sha256=built.sha256,

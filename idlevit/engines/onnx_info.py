@@ -114,9 +114,9 @@ def read_onnx_info(path: str, model=None) -> OnnxInfo:
 def save_onnx(model, path: str) -> None:
     """Write `model` atomically (temp file + rename); big models go to one external-data file."""
     import onnx
-    from .atomic import atomic_path
+    from ..fileio import atomic_output
     big = model.ByteSize() > 1_900_000_000  # protobuf's 2 GiB limit
-    with atomic_path(path) as tmp:
+    with atomic_output(path) as tmp:
         if big:
             onnx.save(model, tmp, save_as_external_data=True, location=os.path.basename(path) + ".data")
         else:

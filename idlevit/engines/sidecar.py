@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 from packaging.version import InvalidVersion, Version
 
 from ..errors import UserError
-from .atomic import write_json_atomic
+from ..fileio import atomic_output
 from .gpu import GpuInfo
 
 SIDECAR_FORMAT = 1
@@ -42,7 +42,10 @@ def sidecar_path(engine_path: str) -> str:
 
 def write_sidecar(sidecar: EngineSidecar, engine_path: str) -> str:
     path = sidecar_path(engine_path)
-    write_json_atomic(path, sidecar.to_json())
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(sidecar.to_json(), f, indent=2)
+            f.write("\n")
     return path
 
 

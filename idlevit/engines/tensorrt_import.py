@@ -4,12 +4,17 @@ from __future__ import annotations
 from packaging.version import Version
 
 from ..errors import UserError
+from ..optional_deps import INSTALL_HINTS
 
-INSTALL_HINT = "TensorRT is not installed: pip install 'idlevit[trt]'"
+INSTALL_HINT = INSTALL_HINTS["tensorrt"]
 
 
 def import_tensorrt():
-    """The `tensorrt` module, or a UserError with the install hint (CLIs exit 2)."""
+    """The `tensorrt` module, or a UserError with the install hint (CLIs exit 2).
+
+    Unlike optional_deps.require it also catches OSError: a tensorrt wheel whose libnvinfer
+    cannot be loaded is as good as none.
+    """
     try:
         import tensorrt as trt
     except (ImportError, OSError) as e:  # OSError: the wheel is there but libnvinfer is not

@@ -7,8 +7,8 @@ cuda_graph=True each batch size is captured once into a CUDA graph and replayed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from ..engines.gpu import current_gpu
 from ..engines.sidecar import EngineSidecar, check_engine_compatible, read_sidecar
 from ..engines.tensorrt_import import import_tensorrt
 from ..errors import UserError
+from ..export.selection_outputs import SELECTION_PREFIX
+from .runner import Runner, TensorInfo
+
 
 
 def torch_dtype(trt, dtype):
@@ -31,46 +34,38 @@ def torch_dtype(trt, dtype):
 
 @dataclass
 class _Bindings:
-    """Static I/O buffers for one batch size (and its CUDA graph when captured)."""
-    inputs: Dict[str, object]
-    outputs: Dict[str, object]
-    graph: Optional[object] = None
+    """Static I/O buffers for one set of input shapes (and its CUDA graph once captured)."""
+    inputs: Dict[str, Any]
+    outputs: Dict[str, Any]
+    graph: Optional[Any] = None
 
 
-@dataclass
-class TrtRunner:
+class TrtRunner(Runner):
     """Runs a serialized TensorRT engine built by idle-trt-build.
 
     Args:
-        engine_path: the .engine file; its .json sidecar must sit beside it.
+        engine: the .engine file; its .json sidecar must sit beside it.
         device: CUDA device index.
-        cuda_graph: capture each batch size into a CUDA graph and replay it.
+        cuda_graph: capture each batch size into a CUDA graph on first use and replay it.
         check_sidecar: refuse engines built for another TensorRT version or GPU (one line).
+        selection: keep `topk_indices.<i>` outputs when the engine has them (an engine built
+            from an ONNX with selection outputs); plain engines only give logits.
     """
-    engine_path: str
-    device: int = 0
-    cuda_graph: bool = False
-    check_sidecar: bool = True
-    name: str = "trt"
-    sidecar: Optional[EngineSidecar] = None
-    input_names: List[str] = field(default_factory=list)
-    output_names: List[str] = field(default_factory=list)
+    name = "trt"
 
-    def __post_init__(self):
+    def __init__(self, engine: str, *, device: int = 0, cuda_graph: bool = False, check_sidecar: bool = True,
+                 selection: bool = False, threads: Optional[int] = None):
+        super().__init__()
+        self.engine_path, self.device, self.cuda_graph = engine, device, cuda_graph
+        self.check_sidecar, self.selection = check_sidecar, selection
+        self.sidecar: Optional[EngineSidecar] = None
         self._trt = self._runtime = self._engine = self._context = self._stream = None
+        self._inputs: Dict[str, TensorInfo] = {}
+        self._outputs: Tuple[str, ...] = ()
         self._bindings: Dict[Tuple, _Bindings] = {}
 
     # -- protocol ---------------------------------------------------------------------
-    def __enter__(self) -> "TrtRunner":
-        self.load()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def load(self) -> "TrtRunner":
-        if self._context is not None:
-            return self
+    def _load(self) -> None:
         if not os.path.isfile(self.engine_path):
             raise UserError(f"engine {self.engine_path} does not exist: build one with idle-trt-build")
         trt = import_tensorrt()
@@ -83,7 +78,7 @@ class TrtRunner:
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         if self.sidecar is not None and self.sidecar.version_compatible:
-            # the plan carries its own lean runtime; TensorRT only loads it when told the plan is trusted
+            # the plan carries its own lean runtime; TensorRT only runs it when told the plan is trusted
             self._runtime.engine_host_code_allowed = True
         with open(self.engine_path, "rb") as f:
             engine = self._runtime.deserialize_cuda_engine(f.read())
@@ -94,26 +89,56 @@ class TrtRunner:
         self._context = engine.create_execution_context()
         self._stream = torch.cuda.Stream(device=self.device)
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        self.input_names = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.output_names = [n for n in names if n not in self.input_names]
-        return self
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self._inputs = {n: TensorInfo(str(torch_dtype(trt, engine.get_tensor_dtype(n))).replace("torch.", ""),
+                                      tuple("batch" if d < 0 else int(d) for d in engine.get_tensor_shape(n)))
+                        for n in inputs}
+        self._outputs = tuple(n for n in names if n not in self._inputs)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._bindings.clear()
         self._context = self._engine = self._runtime = self._stream = None
 
-    # -- inference --------------------------------------------------------------------
+    @property
+    def input_info(self) -> Dict[str, TensorInfo]:
+        return dict(self._inputs)
+
+    @property
+    def output_names(self) -> Tuple[str, ...]:
+        return tuple(n for n in self._outputs if self.selection or not n.startswith(SELECTION_PREFIX))
+
+    def describe(self) -> Dict[str, Any]:
+        info = {"backend": self.name, "engine": self.engine_path, "cuda_graph": self.cuda_graph}
+        if self._trt is not None:
+            info["tensorrt"] = self._trt.__version__
+        if self.sidecar is not None:
+            info.update(gpu=self.sidecar.gpu_name, precision=self.sidecar.precision,
+                        strongly_typed=self.sidecar.strongly_typed)
+        return info
+
+    def prepare(self, feed) -> Dict[str, Any]:
+        """Inputs as CUDA tensors, so timing measures the engine and not the host-to-device copy."""
+        import torch
+        dev = torch.device("cuda", self.device)
+        return {k: (v if isinstance(v, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(v))).to(dev)
+                for k, v in self._as_dict(feed).items()}
+
+    def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        outputs = self.infer_torch(feed)
+        return {name: outputs[name].cpu().numpy() for name in self.output_names}
+
+    # -- TensorRT execution -----------------------------------------------------------
     def batch_range(self, name: Optional[str] = None) -> Tuple[int, int]:
         """(min, max) batch of the engine's optimization profile for input `name`."""
-        shapes = self._engine.get_tensor_profile_shape(name or self.input_names[0], 0)
+        shapes = self._engine.get_tensor_profile_shape(name or self.input_name, 0)
         return int(shapes[0][0]), int(shapes[2][0])
 
     def _check_shape(self, name: str, shape: Tuple[int, ...]) -> None:
-        low, high = self._engine.get_tensor_profile_shape(name, 0)[0], self._engine.get_tensor_profile_shape(name, 0)[2]
+        low, _, high = self._engine.get_tensor_profile_shape(name, 0)
         if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high)):
             raise UserError(f"input {name} of shape {list(shape)} is outside the engine's profile "
                             f"{list(low)}..{list(high)}: rebuild with idle-trt-build --min-batch/--max-batch "
-                            "or check --img-size")
+                            "or check the image size")
 
     def _bind(self, shapes: Dict[str, Tuple[int, ...]]) -> _Bindings:
         import torch
@@ -129,32 +154,28 @@ class TrtRunner:
             inputs[name] = torch.empty(shape, dtype=torch_dtype(trt, engine.get_tensor_dtype(name)), device=dev)
         outputs = {name: torch.empty(tuple(context.get_tensor_shape(name)),
                                      dtype=torch_dtype(trt, engine.get_tensor_dtype(name)), device=dev)
-                   for name in self.output_names}
-        binding = _Bindings(inputs, outputs)
-        self._bindings[key] = binding
+                   for name in self._outputs}
+        self._bindings[key] = binding = _Bindings(inputs, outputs)
         return binding
-
-    def _set_addresses(self, binding: _Bindings) -> None:
-        for name, tensor in {**binding.inputs, **binding.outputs}.items():
-            self._context.set_tensor_address(name, tensor.data_ptr())
 
     def _execute(self, binding: _Bindings) -> None:
         import torch
-        stream = self._stream
         if binding.graph is not None:
-            with torch.cuda.stream(stream):
+            with torch.cuda.stream(self._stream):
                 binding.graph.replay()
             return
+        context = self._context
         for name, tensor in binding.inputs.items():
-            self._context.set_input_shape(name, tuple(tensor.shape))
-        self._set_addresses(binding)
-        if not self._context.execute_async_v3(stream.cuda_stream):
+            context.set_input_shape(name, tuple(tensor.shape))
+        for name, tensor in {**binding.inputs, **binding.outputs}.items():
+            context.set_tensor_address(name, tensor.data_ptr())
+        if not context.execute_async_v3(self._stream.cuda_stream):
             raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
         if self.cuda_graph:
             self._capture(binding)
 
     def _capture(self, binding: _Bindings) -> None:
-        """Capture one enqueue after a plain run (TensorRT needs that run to settle shape state)."""
+        """Capture one enqueue after a plain run (TensorRT needs that run to settle its shape state)."""
         import torch
         graph = torch.cuda.CUDAGraph()
         self._stream.synchronize()
@@ -162,29 +183,17 @@ class TrtRunner:
             self._context.execute_async_v3(self._stream.cuda_stream)
         binding.graph = graph
 
-    def infer_torch(self, feed: Dict[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:
+    def infer_torch(self, feed: Dict[str, Any]) -> Dict[str, Any]:
         """Outputs as CUDA tensors (static buffers: copy them before the next call of the same batch)."""
         import torch
-        if self._context is None:
-            self.load()
-        missing = set(self.input_names) - set(feed)
+        missing = set(self._inputs) - set(feed)
         if missing:
-            raise UserError(f"missing engine input(s) {sorted(missing)}: the engine takes {self.input_names}")
-        binding = self._bind({name: tuple(feed[name].shape) for name in self.input_names})
+            raise UserError(f"missing engine input(s) {sorted(missing)}: the engine takes {list(self._inputs)}")
+        staged = self.prepare({name: feed[name] for name in self._inputs})
+        binding = self._bind({name: tuple(t.shape) for name, t in staged.items()})
         with torch.cuda.stream(self._stream):
             for name, buf in binding.inputs.items():
-                buf.copy_(feed[name].to(buf.device, non_blocking=True).to(buf.dtype))
+                buf.copy_(staged[name].to(buf.dtype), non_blocking=True)
         self._execute(binding)
         self._stream.synchronize()
         return binding.outputs
-
-    def infer(self, feed: Union[np.ndarray, Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
-        """Host in, host out: {input name: array} (or one array) -> {output name: array}."""
-        import torch
-        if self._context is None:
-            self.load()
-        if not isinstance(feed, dict):
-            feed = {self.input_names[0]: feed}
-        tensors = {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in feed.items()}
-        outputs = self.infer_torch(tensors)
-        return {name: t.cpu().numpy() for name, t in outputs.items()}
