@@ -4,51 +4,22 @@ from __future__ import annotations
 import os
 import random
 import warnings
-from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_output
-from ..engines.onnx_info import OnnxInfo, metadata_value
+from ..engines.onnx_info import OnnxInfo
 from ..errors import UserError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
-# DeiT's eval recipe (timm pretrained_cfg) when the ONNX metadata does not say otherwise
-DEFAULT_CROP_PCT = 0.875
-DEFAULT_INTERPOLATION = "bicubic"
+from ..fileio import atomic_output
+from ..runtime.inputs import IMAGE_EXTENSIONS
 
 
-@dataclass
-class EvalTransformConfig:
-    img_size: int
-    mean: Sequence[float]
-    std: Sequence[float]
-    crop_pct: float = DEFAULT_CROP_PCT
-    interpolation: str = DEFAULT_INTERPOLATION
-
-    def create(self):
-        from timm.data import create_transform
-        return create_transform(input_size=(3, self.img_size, self.img_size), is_training=False,
-                                mean=tuple(self.mean), std=tuple(self.std), crop_pct=self.crop_pct,
-                                interpolation=self.interpolation)
-
-
-def transform_from_onnx(info: OnnxInfo) -> EvalTransformConfig:
-    """The eval transform recorded in the ONNX metadata (image size, mean/std, crop)."""
-    if info.img_size is None:
-        raise UserError(f"{info.path} has no fixed image size: re-export it with idle-export --img-size")
-    mean_std = info.mean_std
-    if mean_std is None:
-        from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-        warnings.warn(f"{info.path} records no mean/std in its metadata: using ImageNet's", stacklevel=2)
-        mean_std = (list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD))
-    data_config = metadata_value(info.metadata, "data_config")  # timm's eval data config, from idle-export
-    data_config = data_config if isinstance(data_config, dict) else {}
-    crop = metadata_value(info.metadata, "crop_pct") or data_config.get("crop_pct")
-    interp = metadata_value(info.metadata, "interpolation") or data_config.get("interpolation")
-    return EvalTransformConfig(info.img_size, *mean_std, crop_pct=float(crop) if crop else DEFAULT_CROP_PCT,
-                               interpolation=str(interp) if interp else DEFAULT_INTERPOLATION)
+def eval_transform_of(onnx_path: str):
+    """(transform, image size): the eval transform recorded by idle-export in the ONNX metadata."""
+    from ..export.metadata import read_metadata
+    from ..runtime.inputs import eval_transform
+    meta = read_metadata(onnx_path)
+    return eval_transform(meta.data_config), meta.img_size
 
 
 def find_images(folder: str) -> List[str]:
@@ -72,16 +43,15 @@ def pick_images(paths: Sequence[str], num: int, seed: int) -> List[str]:
     return chosen[:num]
 
 
-def load_images(paths: Sequence[str], transform: EvalTransformConfig, progress: bool = True) -> np.ndarray:
+def load_images(paths: Sequence[str], transform, img_size: int, progress: bool = True) -> np.ndarray:
     """(N, 3, H, W) float32 after the eval transform, with a progress bar."""
     from PIL import Image
     from tqdm import tqdm
-    tf = transform.create()
-    batch = np.empty((len(paths), 3, transform.img_size, transform.img_size), np.float32)
+    batch = np.empty((len(paths), 3, img_size, img_size), np.float32)
     for i, path in enumerate(tqdm(paths, desc="calibration images", unit="img", disable=not progress)):
         try:
             with Image.open(path) as img:
-                batch[i] = tf(img.convert("RGB")).numpy()
+                batch[i] = transform(img.convert("RGB")).numpy()
         except (OSError, ValueError) as e:
             raise UserError(f"cannot read image {path} ({e}): remove it from the folder") from None
     return batch
@@ -118,8 +88,8 @@ def read_calib_npz(path: str, input_name: Optional[str] = None) -> np.ndarray:
 def build_calibration_set(folder: str, info: OnnxInfo, out_path: str, num: int = 512, seed: int = 0,
                           progress: bool = True) -> np.ndarray:
     """Pick `num` images from `folder` (seeded), apply the ONNX's eval transform, write calib.npz."""
-    transform = transform_from_onnx(info)
+    transform, img_size = eval_transform_of(info.path)
     paths = pick_images(find_images(folder), num, seed)
-    images = load_images(paths, transform, progress)
+    images = load_images(paths, transform, img_size, progress)
     write_calib_npz(out_path, info.input_name, images)
     return images

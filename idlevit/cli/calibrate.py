@@ -1,7 +1,6 @@
 """`idle-calibrate`: image folder -> calib.npz (eval transform from the ONNX) -> optional INT8 Q/DQ ONNX."""
 from __future__ import annotations
 
-import os
 from typing import Optional, Sequence
 
 from ..errors import UserError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from ..errors import UserError
 from .onnx_info import copy_metadata, load_onnx, onnx_precision, save_onnx

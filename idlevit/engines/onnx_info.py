@@ -27,20 +27,6 @@ class OnnxInfo:
         value = metadata_list(self.metadata, "keep_ratios")
         return [float(v) for v in value] if value is not None else None
 
-    @property
-    def img_size(self) -> Optional[int]:
-        value = metadata_value(self.metadata, "img_size", "image_size")
-        if value is None:
-            return int(self.input_shape[-1]) if isinstance(self.input_shape[-1], int) else None
-        return int(value[0] if isinstance(value, list) else value)
-
-    @property
-    def mean_std(self) -> Optional[Tuple[List[float], List[float]]]:
-        mean, std = metadata_list(self.metadata, "mean"), metadata_list(self.metadata, "std")
-        if mean is None or std is None:
-            return None
-        return [float(v) for v in mean], [float(v) for v in std]
-
 
 def metadata_value(meta: Dict[str, str], *keys: str):
     """First of `keys` in ONNX metadata_props, JSON-decoded when it is JSON; None when absent."""

@@ -20,7 +20,7 @@ def test_qdq_is_symmetric_int8_per_channel_and_leaves_selection_alone(qdq):
     model = onnx.load(path)
     info = read_onnx_info(path)
     assert info.precision == "int8" and result.backend == "onnxruntime" and result.num_qdq > 50
-    assert info.metadata["calibration_images"] == "32" and info.metadata["calibration_method"] == "percentile" and info.keep_ratios == [1.0, 0.5, 0.25, 0.125]
+    assert info.metadata["calibration_images"] == "32" and info.metadata["calibration_method"] == "percentile" and info.keep_ratios == [1.0, 1.0, 0.5, 0.25, 0.125, 0.125]
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
     zero_points = [inits[n.input[2]] for n in dq if len(n.input) > 2 and n.input[2] in inits]
@@ -28,7 +28,7 @@ def test_qdq_is_symmetric_int8_per_channel_and_leaves_selection_alone(qdq):
     assert any(inits[n.input[1]].size > 1 for n in dq if n.input[1] in inits)               # per-channel weights
     dq_out = {n.output[0] for n in dq}
     untouched = set(result.selection_nodes) | {n.name for n in model.graph.node if n.op_type == "Softmax"}
-    assert len(result.selection_nodes) == 27
+    assert len(result.selection_nodes) == 32
     for node in model.graph.node:
         if node.name in untouched:
             assert not set(node.input) & dq_out, f"{node.name} ({node.op_type}) reads a dequantized tensor"
@@ -37,11 +37,11 @@ def test_qdq_is_symmetric_int8_per_channel_and_leaves_selection_alone(qdq):
 
 
 def test_qdq_runs_on_onnxruntime_cpu(tiny_onnx, qdq, tmp_path):
-    x = np.random.RandomState(2).randn(32, 3, 32, 32).astype(np.float32)
+    x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
     ref = run_ort(with_topk_outputs(tiny_onnx[0], str(tmp_path / "a.onnx")), x)
     out = run_ort(with_topk_outputs(qdq[0], str(tmp_path / "b.onnx")), x)
     cosine, top1, selection = compare(ref, out)
-    # a 32-wide random ViT is a hard case for int8; DeiT-S figures are in the README
+    # a 64-wide random ViT is a hard case for int8; DeiT-S figures are in the README
     assert cosine > 0.9 and top1 >= 0.8 and min(selection) > 0.7, (cosine, top1, selection)
 
 
@@ -56,7 +56,7 @@ def test_reader_batches_and_rewinds():
 def test_quantize_refuses_bad_inputs(tiny_onnx, qdq, tmp_path):
     calib = str(tmp_path / "c.npz")
     np.savez(calib, input=np.zeros((2, 3, 16, 16), np.float32))
-    with pytest.raises(UserError, match=r"shape \[3, 16, 16\] .* takes \[3, 32, 32\]"):
+    with pytest.raises(UserError, match=r"shape \[3, 16, 16\] .* takes \[3, 64, 64\]"):
         quantize_int8(tiny_onnx[0], calib, str(tmp_path / "q.onnx"))
     with pytest.raises(UserError, match="not fp32"):
         quantize_int8(qdq[0], calib, str(tmp_path / "q.onnx"))

@@ -13,10 +13,10 @@ def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys)
     out = capsys.readouterr().out
     assert code == 0 and "Q/DQ ONNX" in out and "onnxruntime (percentile calibration)" in out
     with np.load(calib) as data:
-        assert data["input"].shape == (4, 3, 32, 32)
+        assert data["input"].shape == (4, 3, 64, 64)
     assert read_onnx_info(qdq).precision == "int8"
-    logits = run_ort(qdq, np.random.RandomState(0).randn(3, 3, 32, 32).astype(np.float32))[0]
-    assert logits.shape == (3, 10) and np.isfinite(logits).all()
+    logits = run_ort(qdq, np.random.RandomState(0).randn(3, 3, 64, 64).astype(np.float32))[0]
+    assert logits.shape == (3, 1000) and np.isfinite(logits).all()
 
 
 def test_calibrate_errors(photo_folder, tiny_onnx, tmp_path, capsys):

@@ -19,7 +19,7 @@ GPU = GpuInfo("NVIDIA L4", "8.9")
 
 
 def _info(precision="fp32", path="m.onnx"):
-    return OnnxInfo(path, "0" * 64, "input", ("batch", 3, 32, 32), ["logits"], {}, precision)
+    return OnnxInfo(path, "0" * 64, "input", ("batch", 3, 64, 64), ["logits"], {}, precision)
 
 
 @pytest.mark.parametrize("version,strongly,fp16_flag,make", [("10.13.3.9", False, True, None),
@@ -70,25 +70,25 @@ def test_trt10_fp16_sets_flag_and_pins_selection_path(fake_trt, tiny_onnx, tmp_p
     assert network.flags == 0  # explicit batch is the default; weakly typed
     assert {trt.BuilderFlag.FP16, trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS} <= config.flags
     assert trt.BuilderFlag.INT8 not in config.flags
-    assert ("set_shape", "input", (1, 3, 32, 32), (4, 3, 32, 32), (8, 3, 32, 32)) in trt.calls
+    assert ("set_shape", "input", (1, 3, 64, 64), (4, 3, 64, 64), (8, 3, 64, 64)) in trt.calls
     assert ("workspace", trt.MemoryPoolType.WORKSPACE, 1 << 30) in trt.calls
     pinned = {l.name for l in network.layers if l.precision == trt.DataType.FLOAT}
     selection = set(onnx_selection_nodes(onnx.load(onnx_path)))
     norms = {l.name for l in network.layers if l.type == trt.LayerType.NORMALIZATION}
-    assert len(selection) >= 3 * 3 and norms  # 3 idle blocks: scores, TopK, ...
+    assert len(selection) == 4 * 8 and norms  # 4 idle blocks: query, scores, head mean, TopK, ...
     # every float-producing selection layer and every LayerNorm is pinned, nothing else
     float_selection = {l.name for l in network.layers if l.name in selection
                        and any(o.dtype == trt.DataType.FLOAT for o in l._outs)}
     assert pinned == float_selection | norms
     topk = [l for l in network.layers if l.type == trt.LayerType.TOPK]
-    assert len(topk) == 3 and all(l.pinned == {0: trt.DataType.FLOAT} for l in topk)  # indices output untouched
+    assert len(topk) == 4 and all(l.pinned == {0: trt.DataType.FLOAT} for l in topk)  # indices output untouched
     with open(engine, "rb") as f:
         assert f.read().startswith(b"fake-plan")
     saved = json.load(open(engine + ".json"))
     assert saved["tensorrt_version"] == "10.13.3.9" and saved["gpu_name"] == GPU.name
     assert saved["precision"] == "fp16" and not saved["strongly_typed"]
     assert saved["keep_ratios"] == model.keep_ratios and saved["onnx_sha256"] == read_onnx_info(onnx_path).sha256
-    assert saved["profile"]["input"]["max"] == [8, 3, 32, 32] and sidecar.compute_capability == "8.9"
+    assert saved["profile"]["input"]["max"] == [8, 3, 64, 64] and sidecar.compute_capability == "8.9"
     assert open(cache, "rb").read() == b"fresh-cache+tuned"
 
 

@@ -45,7 +45,7 @@ def test_selection_path_of_exported_idlevit(tiny_onnx):
     path = set(onnx_selection_nodes(model))
     nodes = {n.name: n for n in model.graph.node}
     ops = [nodes[n].op_type for n in path]
-    assert ops.count("TopK") == 3 and ops.count("MatMul") == 6  # per idle block: [CLS] query + score
+    assert ops.count("TopK") == 4 and ops.count("MatMul") == 8  # per idle block: [CLS] query + score
     assert "LayerNormalization" not in ops and "GatherElements" not in ops
     consumers = {}
     for n in model.graph.node:
@@ -54,9 +54,14 @@ def test_selection_path_of_exported_idlevit(tiny_onnx):
     for name in path - {n for n in path if nodes[n].op_type == "TopK"}:
         for t in nodes[name].output:   # every path node feeds only the path
             assert consumers.get(t, set()) <= path, name
-    key_projections = [n for n in model.graph.node if n.op_type == "MatMul" and n.name not in path
-                       and any(nodes[c].op_type == "Slice" and c in path for o in n.output
-                               for c in consumers.get(o, ()))]
-    assert key_projections == []  # the shared key projection feeds Add first; the Add stays outside
+    # the branch points: producers outside the path that feed it also feed something else
+    feeders = {n.name for n in model.graph.node if n.name not in path
+               and any(c in path for t in n.output for c in consumers.get(t, ()))}
+    for name in feeders:
+        assert any(c not in path for t in nodes[name].output for c in consumers.get(t, ())), name
+    key_projections = [n for n in feeders if nodes[n].op_type == "MatMul"]
+    assert len(key_projections) == 4  # keys of all tokens: shared with attention (gathered), so not on the path
+    assert all(any(nodes[c].op_type == "GatherElements" for t in nodes[n].output for c in consumers[t])
+               for n in key_projections)
     ensure_node_names(model)
     assert len(onnx_tensor_graph(model).inputs) == len(model.graph.node)

@@ -5,7 +5,7 @@ test downloads nothing and skips with a reason when they are absent.
 """
 import pytest
 
-from tests.engines.trt_names import (BindingNames, CACHE, WHEELS, binding_names_from, find_wheels, read_wheel,
+from tests.engines.trt_names import (CACHE, WHEELS, binding_names_from, find_wheels, read_wheel,
                                      strings_of, trt_sources, used_names, versions_needing)
 
 # Version-specific API (SPEC 2): weak typing is gone in TensorRT 11, so these may only be

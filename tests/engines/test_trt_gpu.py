@@ -32,7 +32,7 @@ def fp16_engine(tiny_onnx, tmp_path_factory):
 def test_fp16_engine_matches_pytorch(fp16_engine, tiny_onnx, cuda_graph):
     from idlevit.runtime.trt_runner import TrtRunner
     model = tiny_onnx[1]
-    x = torch.randn(16, 3, 32, 32)
+    x = torch.randn(16, 3, 64, 64)
     with torch.no_grad():
         ref = model(x).numpy()
     with TrtRunner(fp16_engine, cuda_graph=cuda_graph) as runner:
@@ -47,7 +47,7 @@ def test_sidecar_describes_the_engine(fp16_engine):
     import tensorrt as trt
     side = json.load(open(fp16_engine + ".json"))
     assert side["tensorrt_version"] == trt.__version__ and side["precision"] == "fp16"
-    assert side["gpu_name"] == torch.cuda.get_device_name(0) and side["keep_ratios"] == [1.0, 0.5, 0.25, 0.125]
+    assert side["gpu_name"] == torch.cuda.get_device_name(0) and side["keep_ratios"] == [1.0, 1.0, 0.5, 0.25, 0.125, 0.125]
 
 
 def test_version_mismatch_is_refused(fp16_engine, tmp_path):
