@@ -36,6 +36,12 @@ def test_qdq_is_symmetric_int8_per_channel_and_leaves_selection_alone(qdq):
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] in softmax_out for n in model.graph.node)
 
 
+def test_qdq_onnx_passes_the_tensorrt_graph_check(qdq):
+    from idlevit.export.graph_checks import check_tensorrt_compat
+    report = check_tensorrt_compat(qdq[0], expected_topk=4)
+    assert report.ok, report.issues
+
+
 def test_qdq_runs_on_onnxruntime_cpu(tiny_onnx, qdq, tmp_path):
     x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
     ref = run_ort(with_topk_outputs(tiny_onnx[0], str(tmp_path / "a.onnx")), x)

@@ -42,6 +42,12 @@ def test_fp16_keeps_io_selection_path_and_layernorm_fp32(fp16_onnx):
     assert converted and all(types[n.input[0]] == onnx.TensorProto.FLOAT16 for n in converted)
 
 
+def test_fp16_onnx_passes_the_tensorrt_graph_check(fp16_onnx):
+    from idlevit.export.graph_checks import check_tensorrt_compat
+    report = check_tensorrt_compat(fp16_onnx[0], expected_topk=4)  # includes: every TopK input is fp32
+    assert report.ok, report.issues
+
+
 def test_fp16_parity_on_onnxruntime_cpu(tiny_onnx, fp16_onnx, tmp_path):
     x = np.random.RandomState(1).randn(16, 3, 64, 64).astype(np.float32)
     ref = run_ort(with_topk_outputs(tiny_onnx[0], str(tmp_path / "a.onnx")), x)
