@@ -70,9 +70,17 @@ def inputs_from_args(args, meta):
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
+def candidate_runner(args, selection: bool):
+    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx)."""
+    if args.engine:
+        from ..runtime.trt_runner import TrtRunner
+        return TrtRunner(args.engine, selection=selection)
+    from ..runtime.ort_runner import OrtRunner
+    return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
+
+
 def run(args) -> int:
     from ..runtime.inputs import batched
-    from ..runtime.ort_runner import OrtRunner
     from ..runtime.parity import compare_runners
     from ..runtime.torch_runner import TorchRunner
     from .reference_args import reference_from_args, reference_from_engine
@@ -81,12 +89,7 @@ def run(args) -> int:
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
     selection = meta.num_topk > 0
-    if args.engine:
-        from ..runtime.trt_runner import TrtRunner
-        candidate_runner = TrtRunner(args.engine, selection=selection)
-    else:
-        candidate_runner = OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
-    with candidate_runner as candidate, \
+    with candidate_runner(args, selection) as candidate, \
             TorchRunner(model, selection=selection, threads=args.threads) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
@@ -97,10 +100,9 @@ def run(args) -> int:
     else:
         print(f"{args.engine or args.onnx}: {meta.model_name}, K per block "
               f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
-        runs_on = (f"TensorRT {setup['tensorrt']} ({setup['precision']} engine, {setup['gpu']})" if args.engine else
-                   f"ONNX Runtime {setup['onnxruntime']} ({', '.join(setup['providers'])}, {setup['threads']} threads)")
-        print(f"{runs_on} vs PyTorch fp32; {described} in batches of {args.batch_size}; {precision} limits"
-              + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))
+        desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
+        print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "
+              f"{precision} limits" + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))
         print_table(report.rows(), ["metric", "value", "limit", "verdict"])
         print(f"parity {'PASSED' if report.passed else 'FAILED'} on {report.samples} samples")
     if not report.passed:
