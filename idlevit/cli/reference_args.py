@@ -34,3 +34,16 @@ def reference_from_args(args, onnx_path: str, warn_random: bool = True):
         meta, onnx_path, model=args.model, keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios, ckpt=args.ckpt,
         img_size=args.img_size, num_classes=args.num_classes, seed=args.seed, warn_random=warn_random)
     return model, source, meta
+
+
+def reference_from_engine(args, engine_path: str, warn_random: bool = True):
+    """Like reference_from_args for a TensorRT engine: the metadata comes from its .json sidecar."""
+    from ..engines.sidecar import read_sidecar
+    from ..export.metadata import ExportMetadata
+    from ..runtime.reference import reference_from_metadata
+    where = f"engine {engine_path}"
+    meta = ExportMetadata.from_props(read_sidecar(engine_path).onnx_metadata, f"the sidecar of {where}")
+    model, source = reference_from_metadata(
+        meta, where, model=args.model, keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios, ckpt=args.ckpt,
+        img_size=args.img_size, num_classes=args.num_classes, seed=args.seed, warn_random=warn_random)
+    return model, source, meta

@@ -14,8 +14,14 @@ def add_parser(sub) -> None:
                        description="Time IdleViT and its keep-ratio-1.0 baseline (same weights) in the same process, "
                        "in alternating rounds; print img/s, latency p50/p90/p99, speedup and efficiency = speedup / "
                        "executed-MAC ratio. With --backend ort and no --onnx/--baseline-onnx, both are exported to a "
-                       "temporary folder first.")
-    p.add_argument("--backend", choices=("torch", "ort"), default="ort", help="runtime to time (default: ort)")
+                       "temporary folder first. --backend trt times two engines from idle-trt-build "
+                       "(--engine, --baseline-engine).")
+    p.add_argument("--backend", choices=("torch", "ort", "trt"), default="ort", help="runtime to time (default: ort)")
+    p.add_argument("--engine", default=None, help="IdleViT TensorRT engine for --backend trt (default: none)")
+    p.add_argument("--baseline-engine", default=None,
+                   help="keep-ratio-1.0 TensorRT engine of the same weights for --backend trt (default: none)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="trt only: replay each engine from a captured CUDA graph (default: off)")
     p.add_argument("--onnx", default=None, help="IdleViT ONNX file for --backend ort (default: export one)")
     p.add_argument("--baseline-onnx", default=None,
                    help="keep-ratio-1.0 ONNX file of the same weights (default: export one)")
@@ -51,6 +57,10 @@ def add_bench_args(p) -> None:
 def _models(args):
     """(idle model, source, model name) from --onnx metadata or the model flags."""
     from ..factory import DEFAULT_MODEL, create_idlevit
+    if args.backend == "trt":
+        from .reference_args import reference_from_engine
+        model, source, meta = reference_from_engine(args, args.engine, warn_random=False)
+        return model, source, meta.model_name
     if args.onnx:
         from .reference_args import reference_from_args
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
@@ -63,11 +73,20 @@ def _models(args):
     return model, source, name
 
 
-def check_baseline_onnx(path: str, model_name: str, source, img_size: int) -> None:
+def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
+    """A --baseline-engine must be the same weights at keep ratio 1.0 (its sidecar holds the ONNX metadata)."""
+    from ..engines.sidecar import read_sidecar
+    from ..export.metadata import ExportMetadata
+    meta = ExportMetadata.from_props(read_sidecar(path).onnx_metadata, f"the sidecar of {path}")
+    check_baseline_onnx(path, model_name, source, img_size, meta, flag="--baseline-engine")
+
+
+def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=None,
+                        flag: str = "--baseline-onnx") -> None:
     """A --baseline-onnx must be the same weights at keep ratio 1.0."""
     from ..errors import UserError
     from ..export.metadata import read_metadata
-    meta = read_metadata(path)
+    meta = meta or read_metadata(path)
     problems = []
     if meta.model_name != model_name:
         problems.append(f"model {meta.model_name} (want {model_name})")
@@ -78,7 +97,7 @@ def check_baseline_onnx(path: str, model_name: str, source, img_size: int) -> No
     if (meta.ckpt_sha256, meta.seed) != (source.ckpt_sha256, source.seed):
         problems.append("other weights (checkpoint sha256 / seed differ)")
     if problems:
-        raise UserError(f"--baseline-onnx {path} is not the baseline of this model: {'; '.join(problems)}: "
+        raise UserError(f"{flag} {path} is not the baseline of this model: {'; '.join(problems)}: "
                         "export it with idle-export --keep-ratio 1.0 and the same --model/--ckpt/--seed")
 
 
@@ -89,6 +108,10 @@ def run(args) -> int:
     from ..runtime.reference import baseline_of
     if args.backend == "torch" and (args.onnx or args.baseline_onnx):
         raise UserError("--onnx/--baseline-onnx need --backend ort: drop them or pass --backend ort")
+    if (args.backend == "trt") != bool(args.engine and args.baseline_engine) or \
+            (args.backend != "trt" and (args.engine or args.baseline_engine or args.cuda_graph)):
+        raise UserError("--backend trt times two engines: pass both --engine and --baseline-engine "
+                        "(build them with idle-trt-build); --engine/--baseline-engine/--cuda-graph need --backend trt")
     if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
     model, source, name = _models(args)
@@ -96,10 +119,16 @@ def run(args) -> int:
     img = image_size(model)
     if args.baseline_onnx:
         check_baseline_onnx(args.baseline_onnx, name, source, img)
+    if args.baseline_engine:
+        check_baseline_engine(args.baseline_engine, name, source, img)
     gmacs_idle, gmacs_base = executed_gmacs(model, img), executed_gmacs(baseline, img)
     with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
         if args.backend == "torch":
             idle_runner, base_runner = _torch_runners(args, model, baseline)
+        elif args.backend == "trt":
+            from ..runtime.trt_runner import TrtRunner
+            idle_runner, base_runner = (TrtRunner(args.engine, cuda_graph=args.cuda_graph),
+                                        TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
         else:
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
             base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),

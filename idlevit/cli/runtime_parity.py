@@ -10,12 +10,15 @@ EXIT_PARITY_FAILED = 1
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("parity", help="compare an ONNX file with the PyTorch reference",
+    p = sub.add_parser("parity", help="compare an ONNX file or TensorRT engine with the PyTorch reference",
                        description="Run an exported ONNX file on ONNX Runtime and the fp32 PyTorch reference (rebuilt "
                        "from the file's metadata) on real images and seeded random inputs; report max/mean abs "
                        "diff, cosine, top-1/top-5 agreement and per-block selection agreement. Exit 0 pass, "
                        "1 parity failure, 2 bad input.")
-    p.add_argument("--onnx", required=True, help="ONNX file written by idle-export (default: none, required)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--onnx", default=None, help="ONNX file written by idle-export (default: none; this or --engine)")
+    src.add_argument("--engine", default=None,
+                     help="TensorRT engine from idle-trt-build, run on the GPU (default: none; this or --onnx)")
     add_reference_args(p)
     add_parity_args(p)
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
@@ -71,7 +74,10 @@ def inputs_from_args(args, meta):
 
 
 def candidate_runner(args, selection: bool):
-    """The runner under test. Hook point: a TensorRT engine flag (--engine) would return its runner here."""
+    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx)."""
+    if args.engine:
+        from ..runtime.trt_runner import TrtRunner
+        return TrtRunner(args.engine, selection=selection)
     from ..runtime.ort_runner import OrtRunner
     return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
 
@@ -80,8 +86,8 @@ def run(args) -> int:
     from ..runtime.inputs import batched
     from ..runtime.parity import compare_runners
     from ..runtime.torch_runner import TorchRunner
-    from .reference_args import reference_from_args
-    model, _, meta = reference_from_args(args, args.onnx)
+    from .reference_args import reference_from_args, reference_from_engine
+    model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
@@ -91,11 +97,11 @@ def run(args) -> int:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
     if args.json:
-        write_json({"onnx": args.onnx, "model": meta.model_name, "keep_ratios": meta.keep_ratios,
+        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name, "keep_ratios": meta.keep_ratios,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
                     **report.to_json()})
     else:
-        print(f"{args.onnx}: {meta.model_name}, K per block "
+        print(f"{args.engine or args.onnx}: {meta.model_name}, K per block "
               f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
         desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
         print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "

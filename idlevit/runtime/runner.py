@@ -3,8 +3,8 @@
 Modelled on Polygraphy's `BaseRunner`: parity and benchmark code take any `Runner` and never
 branch on the backend. A backend implements `_load`, `_infer` and `_close` (and may override
 `prepare` to stage inputs on its device ahead of timing). Add one with
-`register_runner("trt", "idlevit.engines.trt_runner:TrtRunner")`; `make_runner("trt", ...)`
-then imports it lazily.
+`register_runner(name, "package.module:Class")`; `make_runner(name, ...)` then imports it
+lazily (the TensorRT runner is registered as "trt").
 """
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ class Runner(abc.ABC):
 RUNNERS: Dict[str, str] = {
     "torch": "idlevit.runtime.torch_runner:TorchRunner",
     "ort": "idlevit.runtime.ort_runner:OrtRunner",
+    "trt": "idlevit.runtime.trt_runner:TrtRunner",
 }
 
 

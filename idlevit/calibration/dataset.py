@@ -1,0 +1,95 @@
+"""Calibration set from an image folder: the model's eval transform, seeded shuffle, saved as calib.npz."""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..engines.onnx_info import OnnxInfo
+from ..errors import UserError
+from ..fileio import atomic_output
+from ..runtime.inputs import IMAGE_EXTENSIONS
+
+
+def eval_transform_of(onnx_path: str):
+    """(transform, image size): the eval transform recorded by idle-export in the ONNX metadata."""
+    from ..export.metadata import read_metadata
+    from ..runtime.inputs import eval_transform
+    meta = read_metadata(onnx_path)
+    return eval_transform(meta.data_config), meta.img_size
+
+
+def find_images(folder: str) -> List[str]:
+    """Image files under `folder` (recursive), sorted so a seed always picks the same ones."""
+    if not os.path.isdir(folder):
+        raise UserError(f"image folder {folder} does not exist: pass a folder of calibration images")
+    found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
+             if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not found:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}: pass a folder with images")
+    return sorted(found)
+
+
+def pick_images(paths: Sequence[str], num: int, seed: int) -> List[str]:
+    if num < 1:
+        raise UserError(f"-n {num}: pass at least one calibration image")
+    chosen = list(paths)
+    random.Random(seed).shuffle(chosen)
+    if len(chosen) < num:
+        warnings.warn(f"asked for {num} calibration images but only {len(chosen)} exist: using all", stacklevel=2)
+    return chosen[:num]
+
+
+def load_images(paths: Sequence[str], transform, img_size: int, progress: bool = True) -> np.ndarray:
+    """(N, 3, H, W) float32 after the eval transform, with a progress bar."""
+    from PIL import Image
+    from tqdm import tqdm
+    batch = np.empty((len(paths), 3, img_size, img_size), np.float32)
+    for i, path in enumerate(tqdm(paths, desc="calibration images", unit="img", disable=not progress)):
+        try:
+            with Image.open(path) as img:
+                batch[i] = transform(img.convert("RGB")).numpy()
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read image {path} ({e}): remove it from the folder") from None
+    return batch
+
+
+def write_calib_npz(path: str, input_name: str, images: np.ndarray) -> None:
+    """calib.npz maps the ONNX input name to the image batch (the layout ModelOpt also reads)."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{input_name: images})
+
+
+def read_calib_npz(path: str, input_name: Optional[str] = None) -> np.ndarray:
+    """The calibration batch for `input_name` (or the only array) from calib.npz."""
+    if not os.path.isfile(path):
+        raise UserError(f"calibration file {path} does not exist: make one with idle-calibrate")
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read calibration file {path} ({e}): make it again with idle-calibrate") from None
+    if input_name in arrays:
+        batch = arrays[input_name]
+    elif len(arrays) == 1:
+        batch = next(iter(arrays.values()))
+    else:
+        raise UserError(f"{path} has arrays {sorted(arrays)} and none is the ONNX input {input_name!r}: "
+                        "make it with idle-calibrate --onnx for this model")
+    if batch.ndim != 4 or batch.dtype != np.float32:
+        raise UserError(f"{path}: expected float32 images (N, 3, H, W), got {batch.dtype} {list(batch.shape)}")
+    return batch
+
+
+def build_calibration_set(folder: str, info: OnnxInfo, out_path: str, num: int = 512, seed: int = 0,
+                          progress: bool = True) -> np.ndarray:
+    """Pick `num` images from `folder` (seeded), apply the ONNX's eval transform, write calib.npz."""
+    transform, img_size = eval_transform_of(info.path)
+    paths = pick_images(find_images(folder), num, seed)
+    images = load_images(paths, transform, img_size, progress)
+    write_calib_npz(out_path, info.input_name, images)
+    return images

@@ -1,0 +1,98 @@
+"""fp32 ONNX -> mixed-precision FP16 ONNX (fp32 I/O; selection path and LayerNorm kept fp32).
+
+This is what TensorRT 11 builds into an FP16 engine (strongly typed), and what ONNX
+Runtime runs to check FP16 parity. NVIDIA ModelOpt's AutoCast is used when installed,
+otherwise onnxconverter-common's float16 converter with a node block list.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import List, Sequence
+
+from ..errors import UserError
+from .onnx_info import copy_metadata, load_onnx, onnx_precision, save_onnx
+from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
+
+# LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
+# warns about it too); Softmax is fine in fp16 and stays there unless asked.
+KEEP_FP32_OPS = ("LayerNormalization",)
+BACKENDS = ("auto", "modelopt", "onnxconverter")
+
+
+@dataclass
+class Fp16Result:
+    model: object                 # onnx.ModelProto
+    backend: str                  # "modelopt" | "onnxconverter"
+    fp32_nodes: List[str]         # nodes we asked to keep in fp32 (selection path + KEEP_FP32_OPS)
+    selection_nodes: List[str]
+
+
+def modelopt_available() -> bool:
+    try:
+        import modelopt.onnx.autocast  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fp32_block_list(model, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS):
+    selection = onnx_selection_nodes(model)
+    extra = onnx_nodes_of_types(model, keep_fp32_ops)
+    return selection, sorted(set(selection) | set(extra))
+
+
+def _convert_onnxconverter(model, block: List[str]):
+    from onnxconverter_common import float16
+    with warnings.catch_warnings():
+        # it warns once per weight it clamps into fp16 range (tiny values -> 1e-7): expected, not actionable
+        warnings.simplefilter("ignore", UserWarning)
+        return float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block,
+                                                disable_shape_infer=False)
+
+
+def _convert_modelopt(path: str, block: List[str], keep_fp32_ops: Sequence[str]):
+    from modelopt.onnx.autocast import convert_to_mixed_precision
+    return convert_to_mixed_precision(onnx_path=path, low_precision_type="fp16",
+                                      nodes_to_exclude=[f"^{re.escape(n)}$" for n in block],
+                                      op_types_to_exclude=list(keep_fp32_ops) + ["TopK"],
+                                      keep_io_types=True)
+
+
+def convert_to_fp16(path: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS, backend: str = "auto") -> Fp16Result:
+    """Mixed-precision FP16 version of the fp32 ONNX at `path`.
+
+    Args:
+        path: fp32 ONNX from idle-export.
+        keep_fp32_ops: op types kept in fp32 besides the selection path.
+        backend: "modelopt" (AutoCast), "onnxconverter" (onnxconverter-common) or "auto"
+            (ModelOpt when installed).
+
+    Returns:
+        Fp16Result with the converted model (metadata carried over, plus "precision": "fp16").
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown FP16 backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    model = load_onnx(path)
+    if onnx_precision(model) != "fp32":
+        raise UserError(f"{path} is already {onnx_precision(model)}: pass the fp32 ONNX from idle-export")
+    selection, block = fp32_block_list(model, keep_fp32_ops)
+    if backend == "auto":
+        backend = "modelopt" if modelopt_available() else "onnxconverter"
+    if backend == "modelopt":
+        if not modelopt_available():
+            raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use the onnxconverter backend")
+        converted = _convert_modelopt(path, block, keep_fp32_ops)
+    else:
+        converted = _convert_onnxconverter(model, block)
+    copy_metadata(model, converted, {"precision": "fp16", "fp16_backend": backend,
+                                     "fp32_nodes": str(len(block))})
+    return Fp16Result(converted, backend, block, selection)
+
+
+def write_fp16_onnx(src: str, dst: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS,
+                    backend: str = "auto") -> Fp16Result:
+    result = convert_to_fp16(src, keep_fp32_ops, backend)
+    save_onnx(result.model, dst)
+    return result

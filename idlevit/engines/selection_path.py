@@ -1,0 +1,105 @@
+"""Find the token-selection path (scores -> TopK) in an ONNX graph or a TensorRT network.
+
+The path is walked back from each TopK and ends where it branches off the rest of the
+model: a producer joins the path only when every consumer of its outputs is already on
+it. In IdleViT that is the [CLS] query, the key slice, the score MatMul, the head mean
+and TopK; norm1 and the key projection are shared with attention and stay outside.
+FP16 conversion keeps these nodes fp32 and INT8 quantization leaves them alone, because
+near-ties in lower precision change which tokens are selected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Sequence, Set
+
+
+@dataclass
+class TensorGraph:
+    """Any dataflow graph as per-node input/output tensor names (ONNX nodes, TensorRT layers)."""
+    inputs: List[List[str]]
+    outputs: List[List[str]]
+    graph_outputs: Set[str]
+
+    def producers(self) -> Dict[str, int]:
+        return {t: i for i, outs in enumerate(self.outputs) for t in outs}
+
+    def consumers(self) -> Dict[str, Set[int]]:
+        found: Dict[str, Set[int]] = {}
+        for i, ins in enumerate(self.inputs):
+            for t in ins:
+                found.setdefault(t, set()).add(i)
+        return found
+
+
+def exclusive_ancestors(graph: TensorGraph, seeds: Iterable[int]) -> Set[int]:
+    """`seeds` plus every upstream node whose outputs feed only nodes already in the set.
+
+    A producer is looked at again each time one of its consumers joins, so diamonds
+    (one tensor read by two path nodes) are found whatever the order.
+    """
+    producers, consumers = graph.producers(), graph.consumers()
+    path = set(seeds)
+    frontier = list(path)
+    while frontier:
+        candidates = {producers[t] for n in frontier for t in graph.inputs[n] if t in producers}
+        frontier = []
+        for p in sorted(candidates - path):
+            outs = graph.outputs[p]
+            if any(t in graph.graph_outputs for t in outs):
+                continue
+            if all(consumers.get(t, set()) <= path for t in outs):
+                path.add(p)
+                frontier.append(p)
+    return path
+
+
+def onnx_tensor_graph(model) -> TensorGraph:
+    return TensorGraph(inputs=[[t for t in n.input if t] for n in model.graph.node],
+                       outputs=[[t for t in n.output if t] for n in model.graph.node],
+                       graph_outputs={o.name for o in model.graph.output})
+
+
+def ensure_node_names(model) -> None:
+    """Give unnamed nodes a unique name: block/exclude lists refer to nodes by name."""
+    taken = {n.name for n in model.graph.node if n.name}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+
+
+def onnx_selection_nodes(model) -> List[str]:
+    """Names of the ONNX nodes on the selection path of every idle block (empty for r = 1)."""
+    ensure_node_names(model)
+    nodes = model.graph.node
+    seeds = [i for i, n in enumerate(nodes) if n.op_type == "TopK"]
+    if not seeds:
+        return []
+    return [nodes[i].name for i in sorted(exclusive_ancestors(onnx_tensor_graph(model), seeds))]
+
+
+def onnx_nodes_of_types(model, op_types: Sequence[str]) -> List[str]:
+    ensure_node_names(model)
+    return [n.name for n in model.graph.node if n.op_type in set(op_types)]
+
+
+def trt_network_graph(network) -> TensorGraph:
+    """TensorGraph of a parsed TensorRT INetworkDefinition (layers in network order)."""
+    inputs, outputs = [], []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        ins = [layer.get_input(j) for j in range(layer.num_inputs)]
+        inputs.append([t.name for t in ins if t is not None])
+        outputs.append([layer.get_output(j).name for j in range(layer.num_outputs)])
+    return TensorGraph(inputs, outputs, {network.get_output(i).name for i in range(network.num_outputs)})
+
+
+def trt_selection_layers(trt, network) -> List[int]:
+    """Indices of the TensorRT layers on the selection path (TopK layers and what feeds only them)."""
+    seeds = [i for i in range(network.num_layers) if network.get_layer(i).type == trt.LayerType.TOPK]
+    if not seeds:
+        return []
+    return sorted(exclusive_ancestors(trt_network_graph(network), seeds))

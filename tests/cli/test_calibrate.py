@@ -1,0 +1,29 @@
+"""idle-calibrate end to end on CPU: photos -> calib.npz -> Q/DQ ONNX that ONNX Runtime runs."""
+import numpy as np
+
+from idlevit.cli.calibrate import main
+from idlevit.engines.onnx_info import read_onnx_info
+from tests.engines.parity_utils import run_ort
+
+
+def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys):
+    calib, qdq = str(tmp_path / "calib.npz"), str(tmp_path / "m.qdq.onnx")
+    code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "-n", "4", "-o", calib, "--qdq", qdq,
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Q/DQ ONNX" in out and "onnxruntime (percentile calibration)" in out
+    with np.load(calib) as data:
+        assert data["input"].shape == (4, 3, 64, 64)
+    assert read_onnx_info(qdq).precision == "int8"
+    logits = run_ort(qdq, np.random.RandomState(0).randn(3, 3, 64, 64).astype(np.float32))[0]
+    assert logits.shape == (3, 1000) and np.isfinite(logits).all()
+
+
+def test_calibrate_errors(photo_folder, tiny_onnx, tmp_path, capsys):
+    assert main(["--onnx", tiny_onnx[0], "--images", str(tmp_path), "-o", str(tmp_path / "c.npz")]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert main(["--onnx", tiny_onnx[0], "--calib", str(tmp_path / "c.npz")]) == 2
+    assert "--calib without --qdq" in capsys.readouterr().err
+    assert main(["--onnx", str(tmp_path / "x.onnx"), "--images", photo_folder]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "c.npz").exists()
