@@ -1,34 +1,44 @@
 #!/usr/bin/env bash
 # Regenerate every figure in the README's results section. Benchmarks, not tests: nothing here gates CI.
-# Usage: bash benchmarks/run_all.sh [OUT_DIR]        (CPU: about 45-60 min on a quiet 2-core machine)
-# Set SKIP_REPLICATION=1 to skip the fine-tuning replication (about 25 min alone).
+# Usage: bash benchmarks/run_all.sh [OUT_DIR]   (CPU: about 1.5 h on a 2-core machine; SKIP_REPLICATION=1 saves 15 min)
+# On a GPU machine, GPU=1 adds the PyTorch CUDA fp16 sweeps (eager and torch.compile, batch 128).
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-benchmarks/results}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && cd "$OUT"
 export HF_HUB_OFFLINE=1
 log() { echo "== $*" >&2; }
 
-log "MACs per image, DeiT-S (FlopCounterMode and paper convention)"
-for r in 1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3; do
-  idle-runtime macs --keep-ratio "$r" --json
-done > "$OUT/macs.jsonl"
+log "MACs per image, DeiT-S (FlopCounterMode and the paper's convention)"
+for r in 1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3; do idle-runtime macs --keep-ratio "$r" --json; done > macs.jsonl
 
-log "export DeiT-S r=0.7 and its fp16 / int8 variants, with parity on ORT CPU"
-idle-export --keep-ratio 0.7 -o "$OUT/deit_s_r0.7.onnx" --json > "$OUT/export.json"
-idle-runtime parity --onnx "$OUT/deit_s_r0.7.onnx" --images "$OUT/photos" --json > "$OUT/parity_fp32.json" || true
+log "parity: fp32, FP16 and INT8 Q/DQ ONNX of IdleViT-DeiT-S r=0.7 on ONNX Runtime CPU"
+python3 "$HERE/make_photos.py"
+idle-export --keep-ratio 0.7 --seed 0 -o deit_s_r07.onnx
+idle-runtime parity --onnx deit_s_r07.onnx --images photos -n 64 --json > parity_fp32.json || true
+idle-fp16 --onnx deit_s_r07.onnx -o deit_s_r07.fp16.onnx
+idle-runtime parity --onnx deit_s_r07.fp16.onnx --images photos -n 64 --json > parity_fp16.json || true
+idle-calibrate --onnx deit_s_r07.onnx --images calib_photos -n 144 -o calib.npz --qdq deit_s_r07.qdq.onnx
+idle-runtime parity --onnx deit_s_r07.qdq.onnx --images photos -n 64 --json > parity_int8.json || true
 
-log "PyTorch CPU and ORT CPU: DeiT-S, r = 0.9/0.7/0.5, batch 32 and batch 1, against r = 1.0 in one process"
-idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 32 --iters 10 --rounds 5 -o "$OUT/sweep_b32"
-idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 1 --iters 60 --rounds 6 -o "$OUT/sweep_b1"
+log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and ORT CPU, batch 32 and batch 1"
+idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 32 --iters 10 --rounds 5 --threads 1 -o sweep_b32 --onnx-dir onnx
+idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 1 --iters 60 --rounds 10 --threads 1 -o sweep_b1 --onnx-dir onnx
 
-log "full keep-ratio sweep and plot (DeiT-S, batch 8, torch + ORT CPU)"
-idle-runtime sweep --backends torch ort -b 8 --iters 10 --rounds 2 -o "$OUT/sweep_full"
+log "full keep-ratio sweep and plot (DeiT-S, batch 8)"
+idle-runtime sweep --backends torch ort -b 8 --iters 8 --rounds 2 --threads 1 -o sweep_full --onnx-dir onnx
 
-log "token-selection picture on a real photograph (fp32 PyTorch vs the exported ONNX)"
-idle-runtime show --keep-ratio 0.7 --onnx "$OUT/deit_s_r0.7.onnx" -o "$OUT/selection.png"
+if [ "${GPU:-0}" = 1 ]; then
+  log "PyTorch CUDA fp16, DeiT-S batch 128, eager and torch.compile"
+  idle-runtime sweep --backends torch --device cuda --fp16 -b 128 --iters 50 --rounds 5 -o sweep_cuda
+  idle-runtime sweep --backends torch --device cuda --fp16 --compile -b 128 --iters 50 --rounds 5 -o sweep_cuda_compile
+fi
+
+log "token-selection picture on a real photograph: PyTorch vs the fp32, FP16 and INT8 ONNX"
+idle-runtime show --keep-ratio 0.7 --onnx deit_s_r07.onnx deit_s_r07.fp16.onnx deit_s_r07.qdq.onnx -o selection.png
 
 if [ "${SKIP_REPLICATION:-0}" != 1 ]; then
   log "replication on the synthetic task (3 seeds, CPU)"
-  python3 experiments/replicate.py --seeds 0 1 2 --json "$OUT/replication.json"
+  (cd "$HERE/.." && python3 experiments/replicate.py --seeds 0 1 2 --json "$OLDPWD/replication.json")
 fi
 log "done: $OUT"

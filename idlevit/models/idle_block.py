@@ -53,10 +53,17 @@ def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens: int,
     xn_sel = rows.gather(xn)
     k = rows.gather(keys).reshape(B, S, H, D).transpose(1, 2)
 
-    # q and v of the selected tokens only; weight slices are views, so nothing is copied
+    # q and v of the selected tokens only
     w, b, a = _qkv_slices(attn)
-    q = F.linear(xn_sel, w[:a], b[:a] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
-    v = F.linear(xn_sel, w[2 * a:], b[2 * a:] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
+    if rows.exporting:
+        # one [q; v] GEMM: the Concat of weight slices folds into one constant, and the q slice stays a
+        # tensor of its own, apart from the fp32 [CLS]-query slice of the selection path (fp16/int8 ONNX)
+        qv_b = torch.cat([b[:a], b[2 * a:]]) if b is not None else None
+        qv = F.linear(xn_sel, torch.cat([w[:a], w[2 * a:]]), qv_b)
+        q, v = qv.reshape(B, S, 2, H, D).permute(2, 0, 3, 1, 4).unbind(0)
+    else:  # weight slices are views: no per-call copy of the weights
+        q = F.linear(xn_sel, w[:a], b[:a] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
+        v = F.linear(xn_sel, w[2 * a:], b[2 * a:] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
     q = attn.q_norm(q)
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0)
     x_sel = x_sel + block.drop_path1(block.ls1(_finish_attention(attn, out, xn_sel)))
