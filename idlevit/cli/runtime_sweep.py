@@ -72,7 +72,9 @@ def run(args) -> int:
         backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
     bar.close()
     setup = records[0]["setup"]
-    machine = f"{setup.get('cpu', '?')}, {setup.get('threads', '?')} threads" if args.device == "cpu" else args.device
+    threads = setup.get("threads", "?")
+    machine = (f"{setup.get('cpu', '?')}, {threads} thread{'' if threads == 1 else 's'}" if args.device == "cpu"
+               else args.device)
     _write(args, records, setup, machine)
     rows = [[r["backend"], f"{r['keep_ratio']:g}", f"{r['gmacs_executed']:.3f}", f"{r['throughput']:.1f}",
              f"{r['latency_p50_ms']:.1f}", f"{r['speedup']:.3f}", f"{r['mac_ratio']:.3f}", f"{r['efficiency']:.3f}",
