@@ -7,6 +7,7 @@ import torch
 
 from idlevit.checkpoint import file_sha256
 from idlevit.cli.export import main
+from tests.cli import exit_status
 from idlevit.export import read_metadata
 from idlevit.factory import create_idlevit
 
@@ -21,11 +22,7 @@ def ckpt(tmp_path_factory):
 
 
 def run(argv):
-    """Exit status of `idle-export argv` (argparse errors exit through SystemExit, as on the command line)."""
-    try:
-        return main(argv)
-    except SystemExit as done:
-        return done.code
+    return exit_status(main, argv)
 
 
 def _one_line_error(capsys, rc):

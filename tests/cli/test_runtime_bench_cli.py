@@ -4,16 +4,14 @@ import json
 import pytest
 
 from idlevit.cli.runtime import main
+from tests.cli import exit_status
 from tests.onnx_cache import TEST_VIT_05, TEST_VIT_10, export_config
 
 FAST = ["-b", "2", "--warmup", "0", "--iters", "2", "--rounds", "2", "--threads", "1"]
 
 
 def run(argv):
-    try:
-        return main(argv)
-    except SystemExit as done:
-        return done.code
+    return exit_status(main, argv)
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ import pytest
 from onnx import numpy_helper
 
 from idlevit.cli.runtime import main
+from tests.cli import exit_status
 from tests.onnx_cache import TEST_VIT_05, cached, export_config, photos_dir
 
 
 def run(argv):
-    try:
-        return main(argv)
-    except SystemExit as done:
-        return done.code
+    return exit_status(main, argv)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,12 @@
 import pytest
 
 from idlevit.cli.runtime import main
+from tests.cli import exit_status
 from idlevit.export import read_metadata
 
 
 def run(argv):
-    try:
-        return main(argv)
-    except SystemExit as done:
-        return done.code
+    return exit_status(main, argv)
 
 
 def test_validate_small_model(tmp_path, capsys):
