@@ -1,6 +1,8 @@
 """`idle-runtime show`: picture of the tokens each idle block selects (the paper's Figure 2)."""
 from __future__ import annotations
 
+import os
+
 from .common import add_model_args, atomic_output, check_output_path, model_from_args
 
 
@@ -21,16 +23,18 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..factory import image_size, model_data_config
     from ..runtime.inputs import eval_transform, load_images, photos_array
-    from ..runtime.visualize import agreement, draw_selection, to_display, torch_selection
+    from ..runtime.ort_runner import OrtRunner
+    from ..runtime.torch_runner import TorchRunner
+    from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
     check_output_path(args.output)
     model, _ = model_from_args(args)
     cfg = model_data_config(model)
     transform = eval_transform(cfg)
     x = load_images([args.image], transform)[0] if args.image else photos_array(transform, ["chelsea"])[0]
-    rows = [torch_selection(model, x)]
-    for path in args.onnx:
-        from ..runtime.onnx_selection import onnx_selection
-        rows.append(onnx_selection(path, x, rows[0].blocks))
+    blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
+    rows = [runner_selection(TorchRunner(model, selection=True), x, "PyTorch fp32", blocks)]
+    rows += [runner_selection(OrtRunner(path, selection=True), x, os.path.basename(path), blocks)
+             for path in args.onnx]
     grid = image_size(model) // model.patch_embed.patch_size[0]
     name = args.image or "skimage.data.chelsea"
     with atomic_output(args.output, suffix=".png") as tmp:

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
-import torch
 
 
 @dataclass
@@ -17,18 +16,24 @@ class SelectionRow:
     top1: Optional[int] = None
 
 
-def torch_selection(model, image: np.ndarray, label: str = "PyTorch fp32") -> SelectionRow:
-    """Selection of the PyTorch model for one normalised image (3, H, W)."""
-    with torch.no_grad():
-        logits, selected = model.forward_with_selection(torch.from_numpy(image).unsqueeze(0))
-    blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
-    ids = [s[0, 1:].numpy() - 1 for s in selected]  # drop [CLS], image tokens from 0
-    return SelectionRow(label, blocks, ids, int(logits.argmax(-1)))
+def runner_selection(runner, image: np.ndarray, label: str, blocks: List[int]) -> SelectionRow:
+    """Selection of any runner built with `selection=True` (torch, ORT, TensorRT) for one image (3, H, W)."""
+    from ..errors import UserError
+    from ..export.selection_outputs import is_selection_output, selection_output_name
+    with runner:
+        out = runner.infer(image[None].astype(np.float32))
+    count = sum(is_selection_output(name) for name in out)
+    if count != len(blocks):
+        raise UserError(f"{label} has {count} TopK nodes but the PyTorch model has {len(blocks)} idle blocks: "
+                        "pass the --model/--keep-ratio it was exported with")
+    selected = [out[selection_output_name(i)][0] for i in range(count)]
+    return SelectionRow(label, blocks, selected, int(out["logits"][0].argmax()))
 
 
 def agreement(row: SelectionRow, ref: SelectionRow) -> List[float]:
     """Per idle block, the fraction of `ref`'s selected tokens that `row` also selects."""
-    return [len(np.intersect1d(a, b)) / max(len(b), 1) for a, b in zip(row.selected, ref.selected)]
+    from .parity import set_overlap
+    return [float(set_overlap(a[None], b[None])[0]) for a, b in zip(row.selected, ref.selected)]
 
 
 def to_display(image: np.ndarray, mean, std) -> np.ndarray:
