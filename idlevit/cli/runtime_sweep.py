@@ -42,7 +42,6 @@ def run(args) -> int:
     from ..factory import model_data_config
     from ..runtime.inputs import eval_transform, parity_inputs, photos_array
     from ..runtime.sweep import SweepConfig, run_sweep
-    from ..runtime.sweep_plot import plot_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:

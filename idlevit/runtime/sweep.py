@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -29,7 +29,6 @@ class SweepConfig:
     fp16: bool = False
     onnx_dir: Optional[str] = None        # exports are cached here, one file per ratio
     parity_inputs: Optional[np.ndarray] = None
-    extra: Dict = field(default_factory=dict)
 
 
 def _cached_export(model, model_name, source, folder: str, ratio: float) -> str:
@@ -59,20 +58,24 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     Each ratio is timed against the keep-ratio-1.0 runner of the same backend in alternating rounds,
     so the speed-up of every row comes from one interleaved measurement.
     """
+    from ..factory import image_size
     from .torch_runner import TorchRunner
-    img = int(model.patch_embed.img_size[0])
+    img = image_size(model)
     baseline = copy.deepcopy(model).set_keep_ratio(1.0)
     gmacs_base = executed_gmacs(baseline, img)
+    gmacs: Dict[float, float] = {}  # per ratio; the same for every backend
     records = []
     for backend in cfg.backends:
         base_path = _cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0) if backend == "ort" else None
         with _runner(backend, baseline, base_path, cfg) as base_runner:
             for ratio in cfg.ratios:
-                idle = copy.deepcopy(model).set_keep_ratio(ratio)
+                idle = copy.deepcopy(model).set_keep_ratio(ratio)  # fresh per backend: runners may move it
+                if ratio not in gmacs:
+                    gmacs[ratio] = executed_gmacs(idle, img)
                 path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if backend == "ort" else None
                 with _runner(backend, idle, path, cfg) as runner:
                     result = bench_against_baseline(runner, base_runner, img_size=img,
-                                                    gmacs_idle=executed_gmacs(idle, img), gmacs_baseline=gmacs_base,
+                                                    gmacs_idle=gmacs[ratio], gmacs_baseline=gmacs_base,
                                                     batch=cfg.batch, warmup=cfg.warmup, iters=cfg.iters,
                                                     rounds=cfg.rounds)
                     record = {"backend": backend, "keep_ratio": ratio, "gmacs_executed": result.gmacs_idle,
