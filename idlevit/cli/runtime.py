@@ -17,7 +17,7 @@ VERBS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="idle-runtime", description="Run, measure and validate IdleViT "
                                      "on PyTorch, ONNX Runtime and TensorRT.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=ArgumentParser, metavar="{" + ",".join(VERBS) + "}")
