@@ -65,6 +65,10 @@ class ParityReport:
     top5_overlap: float
     allclose: bool                                 # every logit within atol + rtol*|ref| (True when atol is None)
     selection_per_block: List[float] = field(default_factory=list)   # empty when the backend reports none
+    # the reference's top-1 minus top-2 logit over its per-sample logit std: how near a tie each
+    # prediction is. Flips at small margins are rounding noise; flips at large ones are a broken model.
+    margin_median: float = float("nan")
+    flip_margins: List[float] = field(default_factory=list)         # of the samples whose top-1 changed
     thresholds: Thresholds = field(default_factory=Thresholds)
     checks: List[Check] = field(default_factory=list)
 
@@ -93,6 +97,10 @@ class ParityReport:
         rows = [row("max abs diff", self.max_abs_diff, ".2e"), row("mean abs diff", self.mean_abs_diff, ".2e"),
                 row("cosine (mean)", self.cosine_mean, ".6f"), row("cosine (min)", self.cosine_min, ".6f"),
                 row("top-1 agreement", self.top1_agreement, ".4f"), row("top-5 overlap", self.top5_overlap, ".4f")]
+        if self.flip_margins:
+            rows.append(["top-1 flips: reference margin / logit std",
+                         f"{len(self.flip_margins)} flip{'s' * (len(self.flip_margins) > 1)} at <= {max(self.flip_margins):.3f} "
+                         f"(all samples: median {self.margin_median:.3f})", "-", "-"])
         if self.selection_per_block:
             rows.append(row("selection agreement (worst block)", self.selection_agreement, ".4f"))
             rows.append(["selection per idle block", " ".join(f"{s:.3f}" for s in self.selection_per_block),
@@ -108,6 +116,14 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _topk_sets(x: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-x, axis=-1, kind="stable")[:, :k]
+
+
+def top1_margin(logits: np.ndarray) -> np.ndarray:
+    """Per row, (largest - second largest logit) / std of the row's logits (0 for one class)."""
+    if logits.shape[-1] < 2:
+        return np.zeros(logits.shape[:-1])
+    top2 = np.sort(logits, axis=-1)[..., -2:]
+    return (top2[..., 1] - top2[..., 0]) / np.maximum(logits.std(-1), 1e-12)
 
 
 def set_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -128,6 +144,7 @@ class ParityAccumulator:
         self.cos: List[np.ndarray] = []
         self.top1: List[np.ndarray] = []
         self.top5: List[np.ndarray] = []
+        self.margins: List[np.ndarray] = []
         self.selection: Dict[str, List[np.ndarray]] = {}
 
     def update(self, out: Dict[str, np.ndarray], ref: Dict[str, np.ndarray]) -> None:
@@ -144,6 +161,7 @@ class ParityAccumulator:
             self.allclose &= bool((diff <= t.atol + t.rtol * np.abs(b)).all())
         self.cos.append(_cosine(a, b))
         self.top1.append(a.argmax(-1) == b.argmax(-1))
+        self.margins.append(top1_margin(b))
         k = min(5, a.shape[-1])
         self.top5.append(set_overlap(_topk_sets(a, k), _topk_sets(b, k)))
         for name in sorted(set(out) & set(ref)):
@@ -154,14 +172,16 @@ class ParityAccumulator:
         if not self.top1:
             raise ValueError("no batches compared")
         cos = np.concatenate(self.cos)
+        same, margins = np.concatenate(self.top1), np.concatenate(self.margins)
         blocks = sorted(self.selection, key=lambda n: int(n[len(SELECTION_PREFIX):]))
         rep = ParityReport(
             samples=int(sum(len(t) for t in self.top1)), max_abs_diff=self.abs_max,
             mean_abs_diff=self.abs_sum / max(self.count, 1), max_rel_diff=self.rel_max,
             cosine_mean=float(cos.mean()), cosine_min=float(cos.min()),
-            top1_agreement=float(np.concatenate(self.top1).mean()),
+            top1_agreement=float(same.mean()),
             top5_overlap=float(np.concatenate(self.top5).mean()), allclose=self.allclose,
             selection_per_block=[float(np.concatenate(self.selection[n]).mean()) for n in blocks],
+            margin_median=float(np.median(margins)), flip_margins=[float(m) for m in margins[~same]],
             thresholds=self.thresholds)
         t = self.thresholds
         if t.atol is not None:  # with rtol > 0 the check is elementwise atol + rtol*|ref|

@@ -15,7 +15,10 @@ def with_topk_outputs(path, out_path):
 
 def run_ort(path, x):
     import onnxruntime as ort
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    from idlevit.runtime.ort_runner import X64_QUANT_PRECISION
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry(X64_QUANT_PRECISION, "1")  # int8 GEMMs as TensorRT does them (no saturation)
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x})
 
 

@@ -6,7 +6,7 @@ import pytest
 from idlevit.export import read_metadata
 from idlevit.runtime.inputs import batched, eval_transform, image_files, parity_inputs
 from idlevit.runtime.ort_runner import OrtRunner
-from idlevit.runtime.parity import ParityAccumulator, compare_runners, set_overlap, thresholds_for
+from idlevit.runtime.parity import ParityAccumulator, compare_runners, set_overlap, thresholds_for, top1_margin
 from idlevit.runtime.reference import reference_from_metadata
 from idlevit.runtime.torch_runner import TorchRunner
 from tests.onnx_cache import DEIT_S_05, DEIT_S_07, DEIT_T_05, DEIT_T_07, THREADS, export_config, photos_dir
@@ -51,6 +51,18 @@ def test_top1_and_cosine_failures():
     rep = acc.report()
     assert rep.top1_agreement == pytest.approx(0.75) and rep.cosine_min == pytest.approx(-1.0, abs=1e-6)
     assert {c.name for c in rep.checks if not c.passed} == {"cosine (mean)", "top-1 agreement"}
+
+
+def test_flips_report_how_near_a_tie_the_reference_was():
+    ref = np.array([[0.0, 1.0, 0.99, -1.0], [3.0, 0.0, 0.0, -3.0], [0.0, 2.0, 0.0, -2.0]], np.float32)
+    out = ref.copy()
+    out[0, 2] += 0.02                                     # a near-tie flips
+    assert top1_margin(ref) == pytest.approx([0.01 / ref[0].std(), 3 / ref[1].std(), 2 / ref[2].std()], rel=1e-4)
+    acc = ParityAccumulator(thresholds_for("int8"))
+    acc.update({"logits": out}, {"logits": ref})
+    rep = acc.report()
+    assert rep.flip_margins == pytest.approx([0.01 / ref[0].std()], rel=1e-4) and rep.margin_median == pytest.approx(2 / ref[2].std())
+    assert any(r[0].startswith("top-1 flips") and r[1].startswith("1 flip at <= 0.012") for r in rep.rows())
 
 
 def test_selection_overlap_ignores_order_and_gates_when_asked():
