@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate every figure in the README's results section. Benchmarks, not tests: nothing here gates CI.
-# Usage: bash benchmarks/run_all.sh [OUT_DIR]   (CPU: about 1.5 h on a 2-core machine; SKIP_REPLICATION=1 saves 15 min)
+# Usage: bash benchmarks/run_all.sh [OUT_DIR]   (CPU: about 2 h on a 2-core machine; SKIP_REPLICATION=1 saves 15 min, SKIP_INT8_TRAINED=1 30 min)
 # On a GPU machine, GPU=1 adds the PyTorch CUDA fp16 sweeps (eager and torch.compile, batch 128).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +20,10 @@ idle-fp16 --onnx deit_s_r07.onnx -o deit_s_r07.fp16.onnx
 idle-runtime parity --onnx deit_s_r07.fp16.onnx --images photos -n 64 --json > parity_fp16.json || true
 idle-calibrate --onnx deit_s_r07.onnx --images calib_photos -n 144 -o calib.npz --qdq deit_s_r07.qdq.onnx
 idle-runtime parity --onnx deit_s_r07.qdq.onnx --images photos -n 64 --json > parity_int8.json || true
+if [ "${SKIP_INT8_TRAINED:-0}" != 1 ]; then
+  log "FP16 and INT8 parity on a checkpoint trained on the synthetic task (about 30 minutes)"
+  bash "$HERE/int8_trained.sh" int8_trained
+fi
 
 log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and ORT CPU, batch 32 and batch 1"
 idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 32 --iters 10 --rounds 5 --threads 1 -o sweep_b32 --onnx-dir onnx
