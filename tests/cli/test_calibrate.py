@@ -3,7 +3,8 @@ import numpy as np
 
 from idlevit.cli.calibrate import main
 from idlevit.engines.onnx_info import read_onnx_info
-from tests.engines.parity_utils import run_ort
+from idlevit.runtime.ort_runner import OrtRunner
+from tests.onnx_cache import THREADS
 
 
 def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys):
@@ -15,7 +16,8 @@ def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys)
     with np.load(calib) as data:
         assert data["input"].shape == (4, 3, 64, 64)
     assert read_onnx_info(qdq).precision == "int8"
-    logits = run_ort(qdq, np.random.RandomState(0).randn(3, 3, 64, 64).astype(np.float32))[0]
+    with OrtRunner(qdq, threads=THREADS) as runner:
+        logits = runner.infer(np.random.RandomState(0).randn(3, 3, 64, 64).astype(np.float32))["logits"]
     assert logits.shape == (3, 1000) and np.isfinite(logits).all()
 
 

@@ -5,7 +5,7 @@ import pytest
 from idlevit.engines.fp16 import convert_to_fp16, write_fp16_onnx
 from idlevit.engines.onnx_info import read_onnx_info
 from idlevit.errors import UserError
-from tests.engines.parity_utils import compare, run_ort, with_topk_outputs
+from tests.engines.parity_utils import ort_parity
 
 
 def _input_types(model):
@@ -48,11 +48,10 @@ def test_fp16_onnx_passes_the_tensorrt_graph_check(fp16_onnx):
     assert report.ok, report.issues
 
 
-def test_fp16_parity_on_onnxruntime_cpu(tiny_onnx, fp16_onnx, tmp_path):
+def test_fp16_parity_on_onnxruntime_cpu(tiny_onnx, fp16_onnx):
     x = np.random.RandomState(1).randn(16, 3, 64, 64).astype(np.float32)
-    ref = run_ort(with_topk_outputs(tiny_onnx[0], str(tmp_path / "a.onnx")), x)
-    out = run_ort(with_topk_outputs(fp16_onnx[0], str(tmp_path / "b.onnx")), x)
-    cosine, top1, selection = compare(ref, out)
+    rep = ort_parity(tiny_onnx[0], fp16_onnx[0], x)
+    cosine, top1, selection = rep.cosine_min, rep.top1_agreement, rep.selection_per_block
     assert cosine >= 0.999 and top1 >= 0.96 and len(selection) == 4
     assert min(selection) >= 0.95, selection
 
