@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import add_model_args, atomic_output, model_from_args, print_table, write_json
-from .runtime_bench import add_bench_args
+from .common import add_model_args, atomic_output, make_output_dir, model_from_args, print_table, write_json
+from .runtime_bench import add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
            "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
@@ -39,22 +39,20 @@ def run(args) -> int:
 
     from ..errors import UserError
     from ..models.selection import check_keep_ratio
-    from ..factory import model_data_config
+    from ..factory import check_batch_fits, model_data_config
     from ..runtime.inputs import eval_transform, parity_inputs, photos_array
     from ..runtime.sweep import SweepConfig, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
         raise UserError(f"--ratios: {e}") from None
-    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
-        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise UserError(f"-o {args.output} is a file: pass a folder for the sweep outputs")
-    os.makedirs(args.output, exist_ok=True)
+    check_timing_args(args)
+    make_output_dir(args.output, "-o")
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
-    os.makedirs(onnx_dir, exist_ok=True)
+    make_output_dir(onnx_dir, "--onnx-dir")
     args.keep_ratio = 1.0
     model, source = model_from_args(args)
+    check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
     img = int(model.patch_embed.img_size[0])
     inputs = None
     if args.parity_samples > 0 and "ort" in args.backends:

@@ -1,8 +1,11 @@
 """Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of SPEC §2."""
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Union
 
@@ -106,7 +109,20 @@ def _symbolic_shapes(model: onnx.ModelProto):
     from ..optional_deps import require
     require("onnxruntime")
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    return SymbolicShapeInference.infer_shapes(model, auto_merge=False, guess_output_rank=False)
+    # when inference is incomplete, ONNX Runtime saves the model as sym_shape_infer_temp.onnx (+ its
+    # weights) into the working directory before raising: let that land in a folder that is then removed
+    with tempfile.TemporaryDirectory(prefix="idlevit-shapes-") as scratch, _working_directory(scratch):
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=False, guess_output_rank=False)
+
+
+@contextmanager
+def _working_directory(path: str):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _shape_table(model: onnx.ModelProto) -> Dict[str, onnx.TypeProto]:

@@ -62,6 +62,7 @@ class OrtRunner(Runner):
 
     def _model_bytes(self):
         src = self.source
+        label = f"ONNX file {src}" if isinstance(src, str) else "the ONNX model"
         if isinstance(src, str):
             if not os.path.isfile(src):
                 raise UserError(f"ONNX file {src} not found: pass the path of a file written by idle-export")
@@ -77,8 +78,9 @@ class OrtRunner(Runner):
             from ..export.selection_outputs import add_selection_outputs
             src, names = add_selection_outputs(src)
             if not names:
-                raise UserError("the ONNX graph has no TopK node, so there is no selection to report "
-                                "(a keep-ratio-1.0 baseline?): run without selection")
+                raise UserError(f"{label} has no TopK node, so it selects no tokens to report (a keep-ratio-1.0 "
+                                "baseline, or not an IdleViT export): pass an IdleViT ONNX exported by idle-export "
+                                "with a keep ratio below 1.0")
         return src.SerializeToString()
 
     def _load(self) -> None:
