@@ -30,17 +30,27 @@ def check_output_path(path: str) -> None:
     remove_stale_temps(path)
 
 
-def make_output_dir(path: str, flag: str = "-o") -> None:
-    """Create the output folder `path` (and its parents) or say in one line why it cannot be."""
+def check_output_dir(path: str, flag: str = "-o") -> None:
+    """Fail early when folder `path` cannot be created or written, without creating anything."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{flag} {path} is a file: pass a folder")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"cannot create {flag} {path} ({existing} is a file): pass a folder you can write to")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create {flag} {path} ({existing} is not writable): pass a folder you can write to")
+
+
+def make_output_dir(path: str, flag: str = "-o") -> None:
+    """Create the output folder `path` (and its parents) or say in one line why it cannot be."""
+    check_output_dir(path, flag)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create {flag} {path} ({e.strerror or type(e).__name__}): "
                         "pass a folder you can write to") from None
-    if not os.access(path, os.W_OK):
-        raise UserError(f"{flag} {path} is not writable: pass a folder you can write to")
 
 
 def temp_path_beside(path: str, suffix: str = ".tmp") -> str:

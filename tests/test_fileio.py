@@ -57,8 +57,9 @@ def test_temps_of_running_writers_and_other_files_are_kept(tmp_path):
 
 def test_check_output_path_cleans_before_any_work(tmp_path):
     out = str(tmp_path / "model.onnx")
-    stale = temp_path_beside(out, ".onnx").replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
-    open(stale, "w").close()
+    mine = temp_path_beside(out, ".onnx")
+    stale = mine.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
+    os.replace(mine, stale)
     check_output_path(out)
     assert not os.path.exists(stale)
 
@@ -79,5 +80,7 @@ def test_output_folder_errors_are_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match=r"-o .*file is a file: pass a folder"):
         make_output_dir(str(tmp_path / "file"))
+    with pytest.raises(UserError, match=r"cannot create --onnx-dir .*file/sub \(.*file is a file\)"):
+        make_output_dir(str(tmp_path / "file" / "sub"), "--onnx-dir")
     with pytest.raises(UserError, match=r"cannot create --onnx-dir /proc/idlevit-test .*: pass a folder you can"):
         make_output_dir("/proc/idlevit-test", "--onnx-dir")

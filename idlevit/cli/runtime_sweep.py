@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import add_model_args, atomic_output, make_output_dir, model_from_args, print_table, write_json
+from .common import add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args, print_table, write_json
 from .runtime_bench import add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
@@ -47,8 +47,10 @@ def run(args) -> int:
     except ValueError as e:
         raise UserError(f"--ratios: {e}") from None
     check_timing_args(args)
-    make_output_dir(args.output, "-o")
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
+    check_output_dir(args.output, "-o")
+    check_output_dir(onnx_dir, "--onnx-dir")   # both before either is created
+    make_output_dir(args.output, "-o")
     make_output_dir(onnx_dir, "--onnx-dir")
     args.keep_ratio = 1.0
     model, source = model_from_args(args)

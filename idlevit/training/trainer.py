@@ -100,8 +100,8 @@ def check_resume_args(saved: Dict, cfg: TrainConfig, path: str) -> None:
     changed = [key for key in resume_keys() if saved.get(key) != now[key]]
     if changed:
         key = changed[0]
-        more = f" (and {', '.join(_flag(k) for k in changed[1:])})" if changed[1:] else ""
-        raise UserError(f"--resume: {_flag(key)} is {saved.get(key)!r} in {path} but {now[key]!r} now{more}: "
+        more = f" (and {', '.join(changed[1:])})" if changed[1:] else ""
+        raise UserError(f"--resume: {key} is {saved.get(key)!r} in {path} but {now[key]!r} now{more}: "
                         "pass the settings of the run being resumed, or start a new run in another --output")
 
 
