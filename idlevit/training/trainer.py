@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..factory import check_build_args
 from ..fileio import atomic_output, make_output_dir, remove_stale_temps
 from ..limits import check_count, check_finite
 from ..models.selection import check_keep_ratio
@@ -71,6 +72,7 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("drop_path", "hflip", "reprob", "smoothing", "mixup_prob", "mixup_switch_prob"):
         if not 0.0 <= check_finite(getattr(cfg, name), _flag(name)) <= 1.0:
             raise UserError(f"{_flag(name)} {getattr(cfg, name):g} is outside [0, 1]: pass a fraction such as 0.1")
+    check_build_args(cfg.model, cfg.img_size, **cfg.model_kwargs)   # image size and model arguments
 
 
 def _flag(name: str) -> str:
