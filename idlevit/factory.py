@@ -78,10 +78,16 @@ def check_build_args(model_name: str, img_size: Optional[int] = None, **kwargs) 
     """
     backbone = backbone_name(model_name)
     try:
-        with torch.device("meta"):
-            probe = timm.create_model(backbone, pretrained=False, weight_init="skip", **kwargs)
+        probe = _meta_model(backbone, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
-        raise UserError(_bad_argument(model_name, backbone, kwargs, e)) from None
+        cls = type(_meta_model(backbone))
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise UserError(_text_for_number(cls, kwargs) or f"cannot build {model_name} with {given} ({first}): "
+                        f"check these model arguments against timm's {cls.__name__}") from None
+    wrong = _text_for_number(type(probe), kwargs)   # timm takes qkv_bias='no' as True: refuse it here
+    if wrong:
+        raise UserError(wrong)
     if img_size is None:
         return
     check_image_size(img_size, int(probe.patch_embed.patch_size[0]))
@@ -89,19 +95,21 @@ def check_build_args(model_name: str, img_size: Optional[int] = None, **kwargs) 
                       f"pass a smaller --img-size (the model's own is {image_size(probe)})")
 
 
-def _bad_argument(model_name: str, backbone: str, kwargs: dict, error: Exception) -> str:
-    """Name the model argument that is text where the timm class it goes to takes a number or a flag."""
+def _meta_model(backbone: str, **kwargs):
+    """The timm model without weights (meta device, no init): its structure costs no memory or time."""
     with torch.device("meta"):
-        cls = type(timm.create_model(backbone, pretrained=False, weight_init="skip"))
+        return timm.create_model(backbone, pretrained=False, weight_init="skip", **kwargs)
+
+
+def _text_for_number(cls, kwargs: dict) -> Optional[str]:
+    """The error for a model argument given as text where `cls` takes a number or a flag, else None."""
     defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
     for key, value in kwargs.items():
         default = defaults.get(key)
         if isinstance(value, str) and isinstance(default, (bool, int, float)):
             need = "True or False" if isinstance(default, bool) else "a number"
             return f"model argument {key}={value!r} is not {need}: pass e.g. {key}={default!r} (timm's default)"
-    first = (str(error).splitlines() or [type(error).__name__])[0][:160]
-    given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    return f"cannot build {model_name} with {given} ({first}): check these model arguments against timm's {cls.__name__}"
+    return None
 
 
 def forward_bytes(model, batch: int = 1, img_size: Optional[int] = None) -> int:
