@@ -31,6 +31,10 @@ def add_parser(sub) -> None:
                    help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
     p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
     p.add_argument("--onnx-dir", default=None, help="where exports are cached (default: <output>/onnx)")
+    p.add_argument("--baseline-onnx", default=None,
+                   help="plain ViT ONNX to time as the ORT baseline: idle-export --keep-ratio 1.0 of the same weights "
+                        "or any plain ViT file of the same input and output shapes (default: export the "
+                        "keep-ratio-1.0 model in the fastest form we know, the TorchScript exporter's graph)")
     p.set_defaults(run=run)
 
 
@@ -63,9 +67,17 @@ def run(args) -> int:
         if len(photos) < args.parity_samples:
             import numpy as np
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
+    if args.baseline_onnx:
+        from ..runtime.baseline_onnx import resolve_baseline
+        from ..runtime.reference import baseline_of
+        from .runtime_bench import check_baseline_onnx
+        resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
+                         source=source, img_size=img,
+                         check_same=lambda p: check_baseline_onnx(p, args.model, source, img))
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
-                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs)
+                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
+                      baseline_onnx=args.baseline_onnx)
     bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
     records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
         backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
@@ -83,6 +95,10 @@ def run(args) -> int:
           f"calls per model in {args.rounds} alternating rounds against keep ratio 1.0")
     print_table(rows, ["backend", "r", "GMACs", "img/s", "p50 ms", "speed-up", "MAC ratio", "efficiency",
                        "max|diff|", "top-1 agr"])
+    base = next((r["baseline_file"] for r in records if "baseline_file" in r), None)
+    if base:
+        from ..runtime.baseline_onnx import BaselineFile
+        print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
 
@@ -91,6 +107,7 @@ def _write(args, records, setup, machine) -> None:
     from ..runtime.sweep_plot import plot_sweep
     out = args.output
     write_json({"model": args.model, "machine": machine, "setup": setup,
+                "baseline_file": next((r["baseline_file"] for r in records if "baseline_file" in r), None),
                 "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]},
                os.path.join(out, "sweep.json"))
     with atomic_output(os.path.join(out, "sweep.csv")) as tmp:
