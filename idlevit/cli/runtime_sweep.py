@@ -116,6 +116,7 @@ def _write(args, records, setup, machine) -> None:
             writer.writeheader()
             writer.writerows(records)
     with atomic_output(os.path.join(out, "sweep.png"), suffix=".png") as tmp:
-        # the paper's Table 1 is DeiT-S at 224 px: its points mean nothing on another model
-        paper = args.model.endswith("deit_small_patch16_224") and args.img_size in (None, 224)
+        # the paper's Table 1 has DeiT-S and LV-ViT-S at 224 px: its points mean nothing on another model
+        from ..runtime.paper import paper_table1
+        paper = paper_table1(args.model, args.img_size)
         plot_sweep(records, tmp, title=f"{args.model}, batch {args.batch_size}", machine=machine, paper_points=paper)
