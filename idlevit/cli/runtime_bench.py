@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
                    help="trt only: replay each engine from a captured CUDA graph (default: off)")
     p.add_argument("--onnx", default=None, help="IdleViT ONNX file for --backend ort (default: export one)")
     p.add_argument("--baseline-onnx", default=None,
-                   help="keep-ratio-1.0 ONNX file of the same weights (default: export one)")
+                   help="plain ViT ONNX to time as the baseline: idle-export --keep-ratio 1.0 of the same weights, "
+                        "or any plain ViT file of the same input and output shapes, e.g. a torch.onnx.export of the "
+                        "timm backbone (default: export the keep-ratio-1.0 model in the fastest form we know, "
+                        "the TorchScript exporter's graph)")
     add_reference_args(p, "model (with --onnx every flag defaults to its metadata and one that disagrees is an error; "
                           "without --onnx: idlevit_deit_small_patch16_224, keep ratio 0.7, seed 0)")
     add_bench_args(p)
@@ -139,8 +142,6 @@ def run(args) -> int:
     model, source, name = _models(args)
     baseline = baseline_of(model)
     img = image_size(model)
-    if args.baseline_onnx:
-        check_baseline_onnx(args.baseline_onnx, name, source, img)
     if args.qdq:
         check_qdq_onnx(args.qdq, args.onnx)
     if args.baseline_engine:
@@ -154,15 +155,25 @@ def run(args) -> int:
             idle_runner, base_runner = (TrtRunner(args.engine, cuda_graph=args.cuda_graph),
                                         TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
         else:
+            from ..runtime.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
+            if not args.baseline_onnx:
+                print(f"exporting the baseline model to a temporary ONNX file ({BASELINE_EXPORTER} exporter)...",
+                      file=sys.stderr)
+            base_file = resolve_baseline(args.baseline_onnx, export_to=os.path.join(tmp, "baseline.onnx"),
+                                         baseline_model=baseline, model_name=name, source=source, img_size=img,
+                                         check_same=lambda p: check_baseline_onnx(p, name, source, img))
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
-            base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),
-                                                      "baseline", args)
+            base_path = base_file.path
             idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
         extras = {"int8": onnx_runner(args, args.qdq)} if args.qdq else None
         result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
                                         iters=args.iters, rounds=args.rounds, progress=True, extras=extras)
         result.setup.update({"model": name, "keep_ratios": list(model.keep_ratios), "img_size": img})
+        if args.backend in ("ort", "openvino"):
+            result.setup["baseline_file"] = base_file.to_json()
+            if not args.baseline_onnx:
+                result.setup["baseline_file"]["path"] = "(temporary file)"
         profile = _profile(args, idle_path, base_path, img) if args.backend == "ort" and args.profile else None
     if args.json:
         out = result.to_json()
@@ -225,9 +236,12 @@ def _profile(args, idle_path, base_path, img):
 def print_setup(setup: dict) -> None:
     runner = ", ".join(f"{k} {v}" for k, v in setup.items()
                        if k not in ("batch", "warmup", "iters", "rounds", "order", "model", "keep_ratios", "img_size",
-                                    "python", "cpu", "machine"))
+                                    "python", "cpu", "machine", "baseline_file"))
     print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
           f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
+    if "baseline_file" in setup:
+        from ..runtime.baseline_onnx import BaselineFile
+        print(BaselineFile(**setup["baseline_file"]).describe())
     print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
           f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "
           f"python {setup['python']}")

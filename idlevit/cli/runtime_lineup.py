@@ -64,14 +64,13 @@ def run(args) -> int:
 
 
 def _entries(args, model, source, meta):
-    from ..errors import UserError
-    from ..export.metadata import read_metadata
+    from ..runtime.baseline_onnx import has_idlevit_metadata, resolve_baseline
     from ..runtime.lineup import Entry
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.parity import thresholds_for
     from ..runtime.reference import baseline_of
     from ..runtime.torch_runner import TorchRunner
-    from .runtime_bench import EXACT_INT8, check_qdq_onnx
+    from .runtime_bench import EXACT_INT8, check_baseline_onnx, check_qdq_onnx
     threads = args.threads
 
     def torch_of(m):
@@ -80,15 +79,15 @@ def _entries(args, model, source, meta):
     def ort(path, exact=None):
         return lambda selection: OrtRunner(path, threads=threads, selection=selection, exact_int8=exact)
 
-    base_meta = read_metadata(args.baseline_onnx)
-    if any(k is not None for k in base_meta.keep_tokens) or (base_meta.model_name, base_meta.seed,
-                                                             base_meta.ckpt_sha256) != (meta.model_name, meta.seed,
-                                                                                        meta.ckpt_sha256):
-        raise UserError(f"--baseline-onnx {args.baseline_onnx} is not the keep-ratio-1.0 export of the model in "
-                        f"{args.onnx}: export it with idle-export --keep-ratio 1.0 and the same --model/--ckpt/--seed")
+    base_model = baseline_of(model)
+    base_file = resolve_baseline(args.baseline_onnx, export_to="", baseline_model=base_model,
+                                 model_name=meta.model_name, source=source, img_size=meta.img_size,
+                                 check_same=lambda p: check_baseline_onnx(p, meta.model_name, source, meta.img_size))
+    # a plain ViT file from elsewhere has other weights: it is timed, but there is no reference to check it against
+    base_reference = torch_of(base_model) if has_idlevit_metadata(args.baseline_onnx) else None
     idle_name = f"IdleViT r = {meta.keep_ratio:g}" if meta.keep_ratio is not None else "IdleViT"
-    entries = [Entry(f"{meta.model_name.replace('idlevit_', '')} fp32, ONNX Runtime", ort(args.baseline_onnx),
-                     torch_of(baseline_of(model)), thresholds_for("fp32")),
+    entries = [Entry(f"{meta.model_name.replace('idlevit_', '')} fp32, ONNX Runtime", ort(base_file.path),
+                     base_reference, thresholds_for("fp32")),
                Entry(f"{idle_name} fp32, ONNX Runtime", ort(args.onnx), torch_of(model), thresholds_for("fp32"),
                      selection=True)]
     if args.qdq:
@@ -123,6 +122,8 @@ def _parity_inputs(args, meta):
 
 
 def _print(result, args, cpu, samples) -> None:
+    from ..runtime.baseline_onnx import describe_baseline
+    from ..runtime.lineup import NOISE_SUFFIX
     batches = list(result.timings)
     rows = []
     for label in result.labels:
@@ -130,7 +131,8 @@ def _print(result, args, cpu, samples) -> None:
         cells = [label] + [f"{result.speedup(b, label):.2f}x ({result.timings[b][label].percentile(50):.1f} ms)"
                            for b in batches]
         if p is None:
-            cells += ["(same runner as the baseline)", "-"]
+            cells += ["(same file as the baseline)" if label.endswith(NOISE_SUFFIX) else
+                      "not checked (a plain ViT file without idlevit metadata)", "-"]
         else:
             sel = f", selection {p.selection_agreement:.3f}" if p.selection_agreement is not None else ""
             cells += [f"max abs {p.max_abs_diff:.1e}, cos {p.cosine_mean:.6f}, top-1 {p.top1_agreement:.3f}{sel}",
@@ -139,6 +141,7 @@ def _print(result, args, cpu, samples) -> None:
     print(f"CPU: {cpu.summary()}; {args.threads or 'all'} thread(s); {args.warmup} warmup + {args.iters} timed calls "
           f"per entry and batch, interleaved call by call in alternating order; speed-up = median latency of the "
           f"first row / median latency; parity vs PyTorch fp32 on {samples} inputs")
+    print(f"  {describe_baseline(args.baseline_onnx).describe()}")
     for label, d in result.described.items():
         print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in d.items() if k != "providers"))
     print_table(rows, ["entry"] + [f"batch {b}: speed-up (p50)" for b in batches] + ["parity vs PyTorch fp32",

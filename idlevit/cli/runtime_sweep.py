@@ -38,6 +38,10 @@ def add_parser(sub) -> None:
                    help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
     p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
     p.add_argument("--onnx-dir", default=None, help="where exports are cached (default: <output>/onnx)")
+    p.add_argument("--baseline-onnx", default=None,
+                   help="plain ViT ONNX to time as the ORT baseline: idle-export --keep-ratio 1.0 of the same weights "
+                        "or any plain ViT file of the same input and output shapes (default: export the "
+                        "keep-ratio-1.0 model in the fastest form we know, the TorchScript exporter's graph)")
     p.set_defaults(run=run)
 
 
@@ -73,10 +77,18 @@ def run(args) -> int:
         if len(photos) < args.parity_samples:
             import numpy as np
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
+    if args.baseline_onnx:
+        from ..runtime.baseline_onnx import resolve_baseline
+        from ..runtime.reference import baseline_of
+        from .runtime_bench import check_baseline_onnx
+        resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
+                         source=source, img_size=img,
+                         check_same=lambda p: check_baseline_onnx(p, args.model, source, img))
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
                       compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
-                      calib=args.calib, exact_int8=EXACT_INT8[args.int8_kernels])
+                      calib=args.calib, exact_int8=EXACT_INT8[args.int8_kernels],
+                      baseline_onnx=args.baseline_onnx)
     bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
     records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
         backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
@@ -94,6 +106,10 @@ def run(args) -> int:
           f"calls per model in {args.rounds} alternating rounds against keep ratio 1.0")
     print_table(rows, ["backend", "r", "GMACs", "img/s", "p50 ms", "speed-up", "MAC ratio", "efficiency",
                        "max|diff|", "top-1 agr"])
+    base = next((r["baseline_file"] for r in records if "baseline_file" in r), None)
+    if base:
+        from ..runtime.baseline_onnx import BaselineFile
+        print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
 
@@ -102,6 +118,7 @@ def _write(args, records, setup, machine) -> None:
     from ..runtime.sweep_plot import plot_sweep
     out = args.output
     write_json({"model": args.model, "machine": machine, "setup": setup,
+                "baseline_file": next((r["baseline_file"] for r in records if "baseline_file" in r), None),
                 "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]},
                os.path.join(out, "sweep.json"))
     with atomic_output(os.path.join(out, "sweep.csv")) as tmp:
@@ -110,6 +127,7 @@ def _write(args, records, setup, machine) -> None:
             writer.writeheader()
             writer.writerows(records)
     with atomic_output(os.path.join(out, "sweep.png"), suffix=".png") as tmp:
-        # the paper's Table 1 is DeiT-S at 224 px: its points mean nothing on another model
-        paper = args.model.endswith("deit_small_patch16_224") and args.img_size in (None, 224)
+        # the paper's Table 1 has DeiT-S and LV-ViT-S at 224 px: its points mean nothing on another model
+        from ..runtime.paper import paper_table1
+        paper = paper_table1(args.model, args.img_size)
         plot_sweep(records, tmp, title=f"{args.model}, batch {args.batch_size}", machine=machine, paper_points=paper)

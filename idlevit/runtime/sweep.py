@@ -32,21 +32,23 @@ class SweepConfig:
     compile: bool = False
     fp16: bool = False
     onnx_dir: Optional[str] = None        # exports are cached here, one file per ratio
+    baseline_onnx: Optional[str] = None   # a checked plain-ViT file to time as the ORT baseline (default: export)
     parity_inputs: Optional[np.ndarray] = None
     calib: Optional[str] = None           # calib.npz for "ort-int8" (idle-calibrate)
     exact_int8: Optional[bool] = None     # ORT int8 kernels: None = exact only on x86 CPUs without VNNI
 
 
-def _cached_export(model, model_name, source, folder: str, ratio: float) -> str:
-    """Export `model` once into `folder`; reuse a file whose metadata shows the same weights and schedule."""
+def _cached_export(model, model_name, source, folder: str, ratio: float, exporter: str = "dynamo",
+                   name: Optional[str] = None) -> str:
+    """Export `model` once into `folder`; reuse a file whose metadata shows the same weights, schedule and exporter."""
     from ..export import export_model
-    path = os.path.join(folder, f"{model_name}_r{ratio:g}.onnx")
+    path = os.path.join(folder, name or f"{model_name}_r{ratio:g}.onnx")
     if os.path.isfile(path):
         meta = read_metadata(path)
         if (meta.keep_ratios == list(model.keep_ratios) and meta.seed == source.seed
-                and meta.ckpt_sha256 == source.ckpt_sha256):
+                and meta.ckpt_sha256 == source.ckpt_sha256 and meta.exporter == exporter):
             return path
-    export_model(model, model_name, source, path, check_forward=False)
+    export_model(model, model_name, source, path, exporter=exporter, check_forward=False)
     return path
 
 
@@ -58,6 +60,15 @@ def _cached_qdq(onnx_path: str, calib: str) -> str:
                                                                     os.path.getmtime(calib))):
         quantize_int8(onnx_path, calib, path)
     return path
+
+
+def _baseline_file(baseline, model_name, source, cfg: SweepConfig):
+    """The ORT baseline: cfg.baseline_onnx as given (checked by the caller), or the fastest form, exported once."""
+    from .baseline_onnx import BASELINE_EXPORTER, describe_baseline
+    if cfg.baseline_onnx:
+        return describe_baseline(cfg.baseline_onnx)
+    return describe_baseline(_cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0, BASELINE_EXPORTER,
+                                            f"{model_name}_baseline_{BASELINE_EXPORTER}.onnx"))
 
 
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
@@ -87,8 +98,8 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     for backend in cfg.backends:
         base_backend, precision = BACKENDS[backend]
         on_onnx = backend != "torch"
-        base_path = _cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0) if on_onnx else None
-        with _runner(base_backend, baseline, base_path, cfg) as base_runner:
+        base_file = _baseline_file(baseline, model_name, source, cfg) if on_onnx else None
+        with _runner(base_backend, baseline, base_file.path if base_file else None, cfg) as base_runner:
             for ratio in cfg.ratios:
                 idle = copy.deepcopy(model).set_keep_ratio(ratio)  # fresh per backend: runners may move it
                 if ratio not in gmacs:
@@ -106,6 +117,8 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
                               "latency_p90_ms": result.idle.percentile(90), "speedup": result.speedup,
                               "mac_ratio": result.mac_ratio, "efficiency": result.efficiency,
                               "baseline_throughput": result.baseline.throughput, "setup": result.setup}
+                    if base_file:
+                        record["baseline_file"] = base_file.to_json()
                     if backend != "torch" and cfg.parity_inputs is not None:
                         with TorchRunner(idle, threads=cfg.threads) as ref:
                             rep = compare_runners(runner, ref, [cfg.parity_inputs], thresholds_for(precision))

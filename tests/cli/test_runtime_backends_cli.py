@@ -76,8 +76,10 @@ def test_sweep_has_an_openvino_and_an_int8_series(tmp_path, tiny_calib, capsys):
                                                               ("ort-int8", 1.0), ("ort-int8", 0.5)]
     assert all(r["max_abs_diff"] < 1e-4 and r["top1_agreement"] == 1.0 for r in recs[:2])
     assert all(r["cosine"] > 0.9 for r in recs[2:])   # int8 limits apply; the tiny random model may miss top-1
-    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_r0.5.onnx", "test_vit_r0.5.qdq.onnx",
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_baseline_torchscript.onnx",
+                                                                "test_vit_r0.5.onnx", "test_vit_r0.5.qdq.onnx",
                                                                 "test_vit_r1.onnx", "test_vit_r1.qdq.onnx"]
+    assert recs[2]["baseline_file"]["exporter"] == "torchscript"   # INT8 is timed against the fp32 ORT baseline
 
 
 @needs_openvino
