@@ -1,11 +1,8 @@
 """Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of SPEC §2."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Union
 
@@ -109,20 +106,20 @@ def _symbolic_shapes(model: onnx.ModelProto):
     from ..optional_deps import require
     require("onnxruntime")
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    # when inference is incomplete, ONNX Runtime saves the model as sym_shape_infer_temp.onnx (+ its
-    # weights) into the working directory before raising: let that land in a folder that is then removed
-    with tempfile.TemporaryDirectory(prefix="idlevit-shapes-") as scratch, _working_directory(scratch):
-        return SymbolicShapeInference.infer_shapes(model, auto_merge=False, guess_output_rank=False)
-
-
-@contextmanager
-def _working_directory(path: str):
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+    inference = SymbolicShapeInference(2**31 - 1, False, False, 0)
+    if default_opset(model) >= 18:
+        # ReduceMax/ReduceMin take their axes as an input from opset 18 on, exactly as ReduceSum does from
+        # 13 (LV-ViT's dense head ends in a ReduceMax); ORT's tool knows only the ReduceSum/ReduceMean form
+        for op in ("ReduceMax", "ReduceMin"):
+            inference.dispatcher_.setdefault(op, inference._infer_ReduceSum)
+    inference._preprocess(model)
+    complete = False
+    while inference.run_:
+        complete = inference._infer_impl()
+    if not complete:
+        raise ValueError("some tensor shapes could not be inferred")
+    inference._update_output_from_vi()
+    return inference.out_mp_
 
 
 def _shape_table(model: onnx.ModelProto) -> Dict[str, onnx.TypeProto]:
