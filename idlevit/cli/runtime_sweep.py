@@ -5,7 +5,7 @@ import csv
 import os
 
 from .common import add_model_args, atomic_output, model_from_args, print_table, write_json
-from .runtime_bench import add_bench_args
+from .runtime_bench import EXACT_INT8, add_bench_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
            "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
@@ -15,13 +15,20 @@ def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run keep ratios on several backends; write JSON, CSV and a plot",
                        description="For each keep ratio and backend: executed GMACs, throughput, latency, speed-up "
                        "over keep ratio 1.0 (timed in alternating rounds in this process), efficiency = speed-up / "
-                       "MAC ratio, and parity against PyTorch for ONNX Runtime. ONNX files are exported once into "
-                       "--onnx-dir and reused.")
+                       "MAC ratio, and parity against PyTorch for ONNX Runtime and OpenVINO. ONNX files are exported "
+                       "once into --onnx-dir and reused.")
     add_model_args(p, keep_ratio=None)
     p.add_argument("--ratios", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
                    help="keep ratios to run (default: 1.0 0.9 ... 0.3)")
-    p.add_argument("--backends", nargs="+", choices=("torch", "ort"), default=["torch", "ort"],
-                   help="backends (default: torch ort)")
+    p.add_argument("--backends", nargs="+", choices=("torch", "ort", "ort-int8", "openvino", "openvino-bf16"),
+                   default=["torch", "ort"],
+                   help="backends; ort-int8 = each ratio's INT8 Q/DQ file (needs --calib) against the fp32 ONNX "
+                        "Runtime baseline; openvino / openvino-bf16 = OpenVINO CPU in f32 / bf16 (default: torch ort)")
+    p.add_argument("--calib", default=None,
+                   help="calib.npz from idle-calibrate, for --backends ort-int8 (default: none)")
+    p.add_argument("--int8-kernels", choices=tuple(EXACT_INT8), default="auto",
+                   help="ONNX Runtime int8 GEMMs for ort-int8: auto = exact u8u8 only on x86 CPUs without VNNI "
+                        "(default: auto)")
     add_bench_args(p)
     p.set_defaults(warmup=2, iters=10, rounds=2)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -52,6 +59,9 @@ def run(args) -> int:
         raise UserError(f"--ratios: {e}") from None
     if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
+    if "ort-int8" in args.backends and not (args.calib and os.path.isfile(args.calib)):
+        raise UserError("--backends ort-int8 needs --calib calib.npz: make one with idle-calibrate --onnx FILE "
+                        "--images DIR -o calib.npz")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UserError(f"-o {args.output} is a file: pass a folder for the sweep outputs")
     os.makedirs(args.output, exist_ok=True)
@@ -61,7 +71,7 @@ def run(args) -> int:
     model, source = model_from_args(args)
     img = int(model.patch_embed.img_size[0])
     inputs = None
-    if args.parity_samples > 0 and "ort" in args.backends:
+    if args.parity_samples > 0 and set(args.backends) - {"torch"}:
         photos = photos_array(eval_transform(model_data_config(model)))[:args.parity_samples]
         inputs = photos
         if len(photos) < args.parity_samples:
@@ -77,6 +87,7 @@ def run(args) -> int:
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
                       compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
+                      calib=args.calib, exact_int8=EXACT_INT8[args.int8_kernels],
                       baseline_onnx=args.baseline_onnx)
     bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
     records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
