@@ -39,6 +39,9 @@ log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and OR
 idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 32 --iters 10 --rounds 5 --threads 1 -o sweep_b32 --onnx-dir onnx
 idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 1 --iters 60 --rounds 10 --threads 1 -o sweep_b1 --onnx-dir onnx
 
+log "IdleViT vs the fastest plain DeiT-S ONNX and a token-merging DeiT-S, ORT CPU, 1 thread, batch 16 and 1"
+python3 "$HERE/cpu_efficiency.py" --out cpu_efficiency --batches 16 1 --ratios 0.9 0.7 0.5 --rounds 10 | tee cpu_efficiency.md
+
 log "full keep-ratio sweep and plot (DeiT-S, batch 8)"
 idle-runtime sweep --backends torch ort -b 8 --iters 8 --rounds 2 --threads 1 -o sweep_full --onnx-dir onnx
 

@@ -151,12 +151,15 @@ def test_lvvit_m_layout_matches():
     want = _release_layout(dim=512, depth=20, heads=8, mlp=1536, classes=1000)
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == want
     assert model.keep_tokens == [None] * 5 + [137] * 5 + [96] * 5 + [67] * 5
+    assert model_data_config(model)["crop_pct"] == 1.0          # Token Labeling evaluates M uncropped
 
 
 def test_lvvit_s_schedule_and_size():
     model = timm.create_model("idlevit_lvvit_s", keep_ratio=0.7)
     assert model.keep_tokens == [None] * 4 + [137] * 4 + [96] * 4 + [67] * 4
     assert sum(p.numel() for p in model.parameters()) == 26_151_824   # Token Labeling's 26.15 M
+    cfg = model_data_config(model)
+    assert cfg["crop_pct"] == 0.9 and cfg["mean"] == (0.485, 0.456, 0.406) and cfg["std"] == (0.229, 0.224, 0.225)
 
 
 def _authors_deit_layout(dim, depth, mlp, classes=1000, patch=16):
