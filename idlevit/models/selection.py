@@ -118,10 +118,14 @@ def flat_rows(idx: torch.Tensor, rows_per_item: int) -> torch.Tensor:
     return (idx + offsets).reshape(-1)
 
 
-def take_rows(x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
-    """Whole rows `flat` of x (B, R, C) flattened to (B*R, C) -> (B, len(flat) / B, C); exports as Gather."""
+def take_rows(x: torch.Tensor, flat: torch.Tensor, rows_per_item: int) -> torch.Tensor:
+    """Whole rows `flat` of x (B, R, C) flattened to (B*R, C) -> (B, rows_per_item, C); exports as Gather.
+
+    The row count is given, not inferred (-1): exported graphs then keep it static, and the TorchScript
+    exporter's shape conditions fold away instead of staying as If nodes.
+    """
     B, _, C = x.shape
-    return x.reshape(-1, C).index_select(0, flat).reshape(B, -1, C)
+    return x.reshape(-1, C).index_select(0, flat).reshape(B, rows_per_item, C)
 
 
 def merge_rows(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -136,7 +140,7 @@ def merge_rows(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.
     same = torch.arange(N, device=idx.device).unsqueeze(0).expand(B, N)
     moved = (torch.arange(S, device=idx.device) + N).unsqueeze(0).expand(B, S)
     row_map = same.scatter(1, idx, moved)
-    return take_rows(torch.cat([x, rows.to(x.dtype)], dim=1), flat_rows(row_map, N + S))
+    return take_rows(torch.cat([x, rows.to(x.dtype)], dim=1), flat_rows(row_map, N + S), N)
 
 
 class TokenRows:
@@ -154,7 +158,7 @@ class TokenRows:
         self.flat = flat_rows(idx, num_tokens)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
-        return take_rows(x, self.flat)
+        return take_rows(x, self.flat, self.idx.shape[1])
 
     def scatter(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         if self.exporting:

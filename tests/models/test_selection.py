@@ -56,4 +56,4 @@ def test_merge_rows_equals_a_row_scatter():
     for b in range(3):
         want[b, idx[b]] = rows[b]
     assert torch.equal(merge_rows(x, idx, rows), want)
-    assert torch.equal(take_rows(x, flat_rows(idx, 11)), torch.stack([x[b, idx[b]] for b in range(3)]))
+    assert torch.equal(take_rows(x, flat_rows(idx, 11), idx.shape[1]), torch.stack([x[b, idx[b]] for b in range(3)]))
