@@ -146,7 +146,7 @@ def test_no_python_loop_over_batch_and_no_item(monkeypatch):
 
 
 def test_eager_rows_and_export_form_are_identical(monkeypatch):
-    """Eager index_select/index_copy and the exported GatherElements/ScatterElements agree exactly."""
+    """Eager index_copy and the export form of the scatter (row-map ScatterElements + row Gather) agree exactly."""
     from idlevit.models import selection
     model = tiny_vit(keep_ratio=0.5)
     x = torch.randn(3, 3, 32, 32)
