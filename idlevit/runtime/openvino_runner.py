@@ -69,7 +69,13 @@ class OpenVinoRunner(Runner):
         core, model = self._read(ov)
         config = {"INFERENCE_PRECISION_HINT": self.precision, "INFERENCE_NUM_THREADS": self.threads,
                   "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
-        self.compiled = core.compile_model(model, "CPU", config)
+        try:
+            self.compiled = core.compile_model(model, "CPU", config)
+        except RuntimeError as e:  # e.g. an If node of dynamic rank left in a TorchScript export
+            last = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+            where = self.source if isinstance(self.source, str) else "the ONNX model"
+            raise UserError(f"OpenVINO's CPU plugin cannot compile {where} ({last.strip()[:160]}): "
+                            "re-export it with idle-export --exporter dynamo") from None
         self._request = self.compiled.create_infer_request()
         self._inputs = {p.get_any_name(): TensorInfo(_OV_DTYPES.get(p.get_element_type().get_type_name(), "float32"),
                                                      tuple(d.get_length() if d.is_static else "batch"

@@ -85,7 +85,7 @@ def test_sweep_has_an_openvino_and_an_int8_series(tmp_path, tiny_calib, capsys):
 @needs_openvino
 def test_validate_on_openvino(tmp_path, capsys):
     rc = run(["validate", "--backend", "openvino", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5",
-              "--exporter", "torchscript", "-n", "2", "-b", "4", "--bench-batch", "2", "--iters", "1", "--warmup", "0",
+              "-n", "2", "-b", "4", "--bench-batch", "2", "--iters", "1", "--warmup", "0",
               "--threads", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "parity (OpenVINO CPU, fp32)" in out and "bench (OpenVINO CPU)" in out
