@@ -41,6 +41,15 @@ def block_keep_tokens(depth: int, stage_k: Sequence) -> List[Optional[object]]:
     return per_block
 
 
+def set_elastic_keep_ratio(model: torch.nn.Module, keep_ratio: float) -> torch.nn.Module:
+    """Give an IdleViT the schedule an elastic file runs at ratio r: stage 1-3 blocks idle, K = N at r = 1."""
+    model.set_keep_ratio(keep_ratio)
+    ks = stage_keep_tokens(model.num_image_tokens, keep_ratio)
+    for blk, k in zip(model.blocks, block_keep_tokens(len(model.blocks), ks)):
+        blk.keep_tokens = k
+    return model
+
+
 @contextmanager
 def stage_keep_tokens_applied(model: torch.nn.Module, stage_k: Sequence) -> Iterator[torch.nn.Module]:
     """Run `model` (an IdleViT) with K per stage for the duration of the block; its schedule is restored after."""

@@ -48,6 +48,7 @@ class Runner(abc.ABC):
         self._loaded = False
         self._elastic = None          # ElasticKeep once looked up (False: not elastic)
         self._keep_feed: Optional[Dict[str, np.ndarray]] = None   # set_keep_ratio's inputs
+        self._keep_choice: Tuple[Optional[float], Optional[Sequence[int]]] = (None, None)
 
     # --- what a backend implements -------------------------------------------------------
     @abc.abstractmethod
@@ -97,6 +98,12 @@ class Runner(abc.ABC):
         if not self._loaded:
             self._load()
             self._loaded = True
+            if self._keep_choice != (None, None):
+                try:
+                    self.set_keep_ratio(*self._keep_choice[:1], keep_tokens=self._keep_choice[1])
+                except Exception:
+                    self.close()
+                    raise
         return self
 
     def infer(self, feed: Feed, *, keep_ratio: Optional[float] = None,
@@ -134,9 +141,14 @@ class Runner(abc.ABC):
 
     def set_keep_ratio(self, keep_ratio: Optional[float] = None, *,
                        keep_tokens: Optional[Sequence[int]] = None) -> "Runner":
-        """Use this ratio (or K per stage) for every later call that names none; None/None resets to the default."""
-        self._keep_feed = (self.keep_feed(keep_ratio, keep_tokens)
-                           if keep_ratio is not None or keep_tokens is not None else None)
+        """Use this ratio (or K per stage) for every later call that names none; None/None resets to the default.
+
+        Before `load()` the choice is kept and checked when the model loads.
+        """
+        self._keep_choice = (keep_ratio, keep_tokens)
+        if self._loaded:
+            self._keep_feed = (self.keep_feed(keep_ratio, keep_tokens)
+                               if keep_ratio is not None or keep_tokens is not None else None)
         return self
 
     def __enter__(self) -> "Runner":
