@@ -74,7 +74,8 @@ class KeepRange:
 
 def engine_profiles(input_name: str, image_shapes: Tuple[Shape, Shape, Shape], keep_ranges: Sequence[KeepRange],
                     num_image_tokens: Optional[int]) -> List[Dict[str, Tuple[Shape, Shape, Shape]]]:
-    """One {input: (min, opt, max)} per optimization profile: the batch range, and each keep range on an elastic file."""
+    """One {input: (min, opt, max)} per optimization profile: the batch range, and each keep range of an elastic
+    file."""
     if not keep_ranges:
         return [{input_name: image_shapes}]
     return [{input_name: image_shapes, **keep.shapes(num_image_tokens)} for keep in keep_ranges]
