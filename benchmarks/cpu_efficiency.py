@@ -9,7 +9,7 @@ would flatter our files). Files:
   idle r=X      `idle-export --keep-ratio X`
   merging       benchmarks/tome_vit.py at the executed MACs of idle r=0.7, exported like the baseline
 All sessions: 1 intra-op thread, calls interleaved round-robin (order rotated each round), median per call.
-The baseline runs in two sessions; "baseline (copy)" vs "baseline" is the noise floor.
+The baseline runs in two sessions; paired efficiency divides call by call within a round; "baseline (copy)" vs "baseline" is the noise floor.
 Speedups are against the faster of the two plain files (baseline, idle r=1.0) in the same run.
 Efficiency = speedup / executed-MAC ratio (analytic executed MACs, idlevit.runtime.macs.analytic_macs).
 
@@ -118,7 +118,7 @@ def time_interleaved(files, batch: int, rounds: int, calls: int, seed: int = 0):
                 s.run(None, feed)
                 lat[n].append((time.perf_counter() - t) * 1e3)
         print(f"batch {batch}: round {i + 1}/{rounds} done", file=sys.stderr, flush=True)
-    return {n: float(np.median(v)) for n, v in lat.items()}, {n: len(v) for n, v in lat.items()}
+    return {n: float(np.median(v)) for n, v in lat.items()}, lat
 
 
 def main(argv=None) -> int:
@@ -153,19 +153,24 @@ def main(argv=None) -> int:
     results = {}
     for batch in args.batches:
         calls = args.calls or (1 if batch >= 8 else 5)
-        med, n = time_interleaved(files, batch, args.rounds, calls)
+        med, lat = time_interleaved(files, batch, args.rounds, calls)
+        n = {k: len(v) for k, v in lat.items()}
         fastest = min(("baseline", "idle r=1"), key=med.get)   # both are plain DeiT-S graphs of the same weights
         base = med[fastest]
         print(f"\nbatch {batch} ({n['baseline']} calls per model); speedups against the faster plain file: {fastest}")
-        print("| model | GMACs | median ms | speedup | MAC ratio | efficiency |")
-        print("|---|---|---|---|---|---|")
+        print("| model | GMACs | median ms | speedup | MAC ratio | efficiency | paired efficiency |")
+        print("|---|---|---|---|---|---|---|")
         rows = {}
         for name, ms in med.items():
             g = macs["baseline" if name == "baseline (copy)" else name]
             speed, ratio = base / ms, macs["baseline"] / g
+            # median over calls of (the baseline's call at the same position of the same round) / this call:
+            # drift between rounds cancels
+            paired = float(np.median(np.array(lat[fastest]) / np.array(lat[name])))
             rows[name] = {"gmacs": g / 1e9, "median_ms": ms, "speedup": speed, "mac_ratio": ratio,
-                          "efficiency": speed / ratio}
-            print(f"| {name} | {g / 1e9:.3f} | {ms:.1f} | {speed:.3f}x | {ratio:.3f}x | {speed / ratio:.3f} |")
+                          "efficiency": speed / ratio, "paired_speedup": paired, "paired_efficiency": paired / ratio}
+            print(f"| {name} | {g / 1e9:.3f} | {ms:.1f} | {speed:.3f}x | {ratio:.3f}x | {speed / ratio:.3f} | "
+                  f"{paired / ratio:.3f} |")
         print(f"noise floor: baseline (copy) / baseline = {med['baseline (copy)'] / med['baseline']:.3f}; "
               f"idle r=0.7 vs merging: {med['merging'] / med.get('idle r=0.7', float('nan')):.3f}x faster")
         results[batch] = {"fastest_baseline": fastest, "rows": rows}

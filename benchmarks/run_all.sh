@@ -29,10 +29,10 @@ log "what a user gets on this CPU: DeiT-S fp32 vs IdleViT r=0.7 fp32 / INT8 / Op
 [ -f deit_s_r10.onnx ] || idle-export --keep-ratio 1.0 --seed 0 -o deit_s_r10.onnx
 OV=(); python3 -c "import openvino" 2>/dev/null && OV=(--openvino f32) || log "openvino not installed (pip install 'idlevit[openvino]'): OpenVINO rows skipped"
 idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --qdq deit_s_r07.qdq.onnx --int8-kernels both \
-  "${OV[@]}" -b 1 16 --iters 30 --threads 1 --images photos -n 32 --json lineup.json | tee lineup.txt
+  "${OV[@]}" -b 1 16 --iters 10 --warmup 1 --threads 1 --images photos -n 0 --json lineup.json | tee lineup.txt
 if [ ${#OV[@]} -gt 0 ]; then  # bf16 separately: without AVX-512 BF16/AMX a call takes tens of seconds
-  idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --openvino bf16 -b 1 16 --iters 3 \
-    --threads 1 --images photos -n 32 --json lineup_bf16.json | tee lineup_bf16.txt
+  idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --openvino bf16 -b 1 --iters 2 \
+    --warmup 0 --threads 1 -n 0 --json lineup_bf16.json | tee lineup_bf16.txt
 fi
 
 log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and ORT CPU, batch 32 and batch 1"

@@ -75,6 +75,15 @@ def add_bench_args(p) -> None:
                    help="intra-op CPU threads (default: the CPUs this process may use)")
 
 
+def check_timing_args(args) -> None:
+    """-b, --iters, --rounds >= 1 and --warmup >= 0 (bench and sweep)."""
+    from ..limits import check_batch_size, check_count
+    check_batch_size(args.batch_size)
+    check_count(args.iters, "--iters")
+    check_count(args.rounds, "--rounds")
+    check_count(args.warmup, "--warmup", minimum=0)
+
+
 def _models(args):
     """(idle model, source, model name, elastic ratio) from --onnx/--engine metadata or the model flags.
 
@@ -128,7 +137,7 @@ def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..factory import image_size
+    from ..factory import check_batch_fits, image_size
     from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
     from ..runtime.reference import baseline_of
     if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
@@ -141,9 +150,10 @@ def run(args) -> int:
             (args.backend != "trt" and (args.engine or args.baseline_engine or args.cuda_graph)):
         raise UserError("--backend trt times two engines: pass both --engine and --baseline-engine "
                         "(build them with idle-trt-build); --engine/--baseline-engine/--cuda-graph need --backend trt")
-    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
-        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
+    check_timing_args(args)
     model, source, name, elastic_ratio = _models(args)
+    check_batch_fits(model, args.batch_size, forward_on_cpu=args.backend != "trt" and "cuda" not in args.device
+                     and args.provider == "cpu")
     baseline = baseline_of(model)
     img = image_size(model)
     if args.qdq:

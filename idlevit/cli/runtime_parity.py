@@ -65,16 +65,26 @@ def thresholds_from_args(args, precision: str):
 
 def inputs_from_args(args, meta):
     """(inputs array, description) from --images / -n, with the file's eval transform."""
-    from ..errors import UserError
+    from ..limits import FLOAT_BYTES, check_batch_size, check_count, check_fits_memory
     from ..runtime.inputs import eval_transform, image_files, parity_inputs
-    if args.num_random < 0:
-        raise UserError(f"-n {args.num_random} must be 0 or more")
-    if args.batch_size < 1:
-        raise UserError(f"-b {args.batch_size} must be at least 1")
+    check_count(args.num_random, "-n", minimum=0)
+    check_batch_size(args.batch_size, "-b")
     paths = image_files(args.images) if args.images else []
+    check_fits_memory((len(paths) + args.num_random) * 3 * meta.img_size ** 2 * FLOAT_BYTES,
+                      f"{len(paths)} images + -n {args.num_random} random inputs", "pass a smaller -n")
     x = parity_inputs(meta.img_size, eval_transform(meta.data_config) if paths else None, paths, args.num_random,
                       args.input_seed)
     return x, f"{len(paths)} images + {args.num_random} random inputs"
+
+
+def check_precision_flag(onnx_path: str, precision: str) -> None:
+    """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
+    from ..engines.onnx_info import load_onnx, onnx_precision
+    from ..errors import UserError
+    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
+    if actual != precision:
+        raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
+                        f"--precision (the file's own {actual} limits apply) or pass the {precision} file")
 
 
 def candidate_runner(args, selection: bool, meta=None):
@@ -110,6 +120,8 @@ def run(args) -> int:
     from ..runtime.torch_runner import TorchRunner
     from .reference_args import reference_from_args, reference_from_engine
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
+    if args.onnx and args.precision:
+        check_precision_flag(args.onnx, args.precision)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)

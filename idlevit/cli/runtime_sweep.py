@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import add_model_args, atomic_output, model_from_args, print_table, write_json
-from .runtime_bench import EXACT_INT8, add_bench_args
+from .common import (add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args, print_table,
+                     write_json)
+from .runtime_bench import EXACT_INT8, add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
            "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
@@ -54,28 +55,28 @@ def run(args) -> int:
 
     from ..errors import UserError
     from ..models.selection import check_keep_ratio
-    from ..factory import model_data_config
+    from ..factory import check_batch_fits, model_data_config
     from ..runtime.inputs import eval_transform, parity_inputs, photos_array
     from ..runtime.sweep import SweepConfig, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
         raise UserError(f"--ratios: {e}") from None
-    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
-        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
+    check_timing_args(args)
     if "ort-int8" in args.backends and not (args.calib and os.path.isfile(args.calib)):
         raise UserError("--backends ort-int8 needs --calib calib.npz: make one with idle-calibrate --onnx FILE "
                         "--images DIR -o calib.npz")
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise UserError(f"-o {args.output} is a file: pass a folder for the sweep outputs")
-    os.makedirs(args.output, exist_ok=True)
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
-    os.makedirs(onnx_dir, exist_ok=True)
+    check_output_dir(args.output, "-o")
+    check_output_dir(onnx_dir, "--onnx-dir")   # both before either is created
+    make_output_dir(args.output, "-o")
+    make_output_dir(onnx_dir, "--onnx-dir")
     args.keep_ratio = 1.0
     if args.onnx:
         model, source = _elastic_reference(args)
     else:
         model, source = model_from_args(args)
+    check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
     img = int(model.patch_embed.img_size[0])
     inputs = None
     if args.parity_samples > 0 and set(args.backends) - {"torch"}:

@@ -1,4 +1,5 @@
-"""Export an IdleViT to ONNX: constant K per block, TopK/GatherElements/ScatterElements, batch the only dynamic axis."""
+"""Export an IdleViT to ONNX: constant K per block, TopK, row Gather and a row-map ScatterElements, batch the only
+dynamic axis."""
 from __future__ import annotations
 
 import io

@@ -12,6 +12,7 @@ from ..errors import UserError
 def onnx_for_runtime(source: Union[str, bytes, "onnx.ModelProto"], selection: bool) -> Union[str, bytes]:
     """A path (unchanged file) or serialized bytes; with `selection`, each TopK's indices become outputs."""
     src = source
+    label = f"ONNX file {src}" if isinstance(src, str) else "the ONNX model"
     if isinstance(src, str):
         if not os.path.isfile(src):
             raise UserError(f"ONNX file {src} not found: pass the path of a file written by idle-export")
@@ -27,6 +28,7 @@ def onnx_for_runtime(source: Union[str, bytes, "onnx.ModelProto"], selection: bo
         from ..export.selection_outputs import add_selection_outputs
         src, names = add_selection_outputs(src)
         if not names:
-            raise UserError("the ONNX graph has no TopK node, so there is no selection to report "
-                            "(a keep-ratio-1.0 baseline?): run without selection")
+            raise UserError(f"{label} has no TopK node, so it selects no tokens to report (a keep-ratio-1.0 "
+                            "baseline, or not an IdleViT export): pass an IdleViT ONNX exported by idle-export "
+                            "with a keep ratio below 1.0")
     return src.SerializeToString()

@@ -92,6 +92,8 @@ def test_torch_bench(capsys):
     (["--backend", "torch", "--onnx", "x.onnx"], "need --backend ort"),
     (["--baseline-onnx", "IDLE"], "is not the baseline of this model: idle blocks"),
     (["--iters", "0"], "must be >= 1"),
+    (["-b", "0"], "-b/--batch-size 0 must be at least 1"),
+    (["-b", "100000000"], "-b/--batch-size 100000000 at 64 px needs about"),
 ])
 def test_bad_flags_exit_2(files, capsys, flags, needle):
     idle, _ = files

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 from PIL import Image
@@ -33,3 +34,16 @@ def test_sweep_writes_json_csv_and_plot(tmp_path, capsys):
 def test_sweep_bad_ratio(tmp_path, capsys):
     assert main(["sweep", "--ratios", "0", "-o", str(tmp_path / "s")]) == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["-o", "--onnx-dir"])
+def test_sweep_unwritable_folders_are_one_line_and_create_nothing(tmp_path, capsys, flag):
+    (tmp_path / "afile").write_text("x")
+    folders = {"-o": str(tmp_path / "s"), "--onnx-dir": str(tmp_path / "o")}
+    folders[flag] = str(tmp_path / "afile" / "sub")
+    argv = ["sweep", "--model", "test_vit", "--img-size", "64", "-o", folders["-o"], "--onnx-dir", folders["--onnx-dir"]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: cannot create {flag} {folders[flag]} ({tmp_path / 'afile'} is a file): pass a folder you "
+                   "can write to"], err
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
