@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
     p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
                    help="CPU runtime of the parity check and the bench: ONNX Runtime or OpenVINO f32 (default: ort)")
+    p.add_argument("--elastic", action="store_true",
+                   help="export an elastic file (K chosen per call, idle-export --elastic) and check it at "
+                        "--keep-ratio (default: off)")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
     p.set_defaults(run=run)
 
@@ -52,7 +55,7 @@ def run(args) -> int:
             report = validate(model, source, args.model, out, image_paths=paths, num_random=args.num_random,
                               batch=args.batch_size, bench_batch=args.bench_batch, warmup=args.warmup,
                               iters=args.iters, threads=args.threads, exporter=args.exporter, opset=args.opset,
-                              simplify=args.simplify, backend=args.backend, log=log)
+                              simplify=args.simplify, backend=args.backend, elastic=args.elastic, log=log)
         except ExportCheckError as e:
             print(f"error: export check failed: {e}", file=sys.stderr)
             return EXIT_CHECK_FAILED

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import UserError
+from ..export.elastic import dynamic_dim_name
 from ..optional_deps import require
 from .cpu_features import cpu_features
 from .onnx_source import onnx_for_runtime
@@ -78,7 +79,8 @@ class OpenVinoRunner(Runner):
                             "re-export it with idle-export --exporter dynamo") from None
         self._request = self.compiled.create_infer_request()
         self._inputs = {p.get_any_name(): TensorInfo(_OV_DTYPES.get(p.get_element_type().get_type_name(), "float32"),
-                                                     tuple(d.get_length() if d.is_static else "batch"
+                                                     tuple(d.get_length() if d.is_static
+                                                           else dynamic_dim_name(p.get_any_name())
                                                            for d in p.get_partial_shape()))
                         for p in self.compiled.inputs}
         self._outputs = tuple(p.get_any_name() for p in self.compiled.outputs)
@@ -107,6 +109,16 @@ class OpenVinoRunner(Runner):
         if self.compiled is None:
             raise RuntimeError("openvino runner is not loaded")
         return self._outputs
+
+    def metadata_props(self) -> Dict[str, str]:
+        """The ONNX file's metadata (an elastic file's K range and default ratio), read from the source."""
+        import onnx
+
+        from ..export.metadata import load_onnx, props_of
+        src = self.source
+        if isinstance(src, str):
+            return props_of(load_onnx(src, load_external_data=False))
+        return props_of(onnx.load_from_string(bytes(src)) if isinstance(src, (bytes, bytearray)) else src)
 
     @property
     def executed_precision(self) -> Optional[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -32,6 +33,7 @@ class SweepConfig:
     compile: bool = False
     fp16: bool = False
     onnx_dir: Optional[str] = None        # exports are cached here, one file per ratio
+    elastic_onnx: Optional[str] = None    # one elastic file (idle-export --elastic) serves every ratio instead
     baseline_onnx: Optional[str] = None   # a checked plain-ViT file to time as the ORT baseline (default: export)
     parity_inputs: Optional[np.ndarray] = None
     calib: Optional[str] = None           # calib.npz for "ort-int8" (idle-calibrate)
@@ -50,6 +52,13 @@ def _cached_export(model, model_name, source, folder: str, ratio: float, exporte
             return path
     export_model(model, model_name, source, path, exporter=exporter, check_forward=False)
     return path
+
+
+def _idle_at(model, ratio: float, elastic: bool):
+    """A fresh copy of `model` with the schedule a run at `ratio` executes (per backend: runners may move it)."""
+    from ..models.elastic import set_elastic_keep_ratio
+    idle = copy.deepcopy(model)
+    return set_elastic_keep_ratio(idle, ratio) if elastic else idle.set_keep_ratio(ratio)
 
 
 def _cached_qdq(onnx_path: str, calib: str) -> str:
@@ -71,6 +80,15 @@ def _baseline_file(baseline, model_name, source, cfg: SweepConfig):
                                             f"{model_name}_baseline_{BASELINE_EXPORTER}.onnx"))
 
 
+def _elastic_runner(backend: str, cfg: SweepConfig):
+    """One runner of the elastic file for every ratio (its INT8 Q/DQ version, calibrated at the default ratio,
+    for "ort-int8")."""
+    path = cfg.elastic_onnx
+    if backend == "ort-int8":
+        path = _cached_qdq(path, cfg.calib)
+    return _runner(backend, None, path, cfg)
+
+
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
     if backend == "torch":
         from .torch_runner import TorchRunner
@@ -86,7 +104,9 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     """One record per (backend, ratio); `model` supplies the weights, its schedule is replaced per ratio.
 
     Each ratio is timed against the keep-ratio-1.0 runner of the same backend in alternating rounds,
-    so the speed-up of every row comes from one interleaved measurement.
+    so the speed-up of every row comes from one interleaved measurement. With `cfg.elastic_onnx` every ONNX
+    backend runs that one file at every ratio (one session, K set per ratio) and nothing is exported
+    but the plain baseline.
     """
     from ..factory import image_size
     from .torch_runner import TorchRunner
@@ -95,24 +115,32 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     gmacs_base = executed_gmacs(baseline, img)
     gmacs: Dict[float, float] = {}  # per ratio; the same for every backend
     records = []
+    elastic = cfg.elastic_onnx is not None
     for backend in cfg.backends:
         base_backend, precision = BACKENDS[backend]
         on_onnx = backend != "torch"
         base_file = _baseline_file(baseline, model_name, source, cfg) if on_onnx else None
-        with _runner(base_backend, baseline, base_file.path if base_file else None, cfg) as base_runner:
+        shared = _elastic_runner(backend, cfg) if elastic and on_onnx else None
+        with _runner(base_backend, baseline, base_file.path if base_file else None, cfg) as base_runner, \
+                shared or nullcontext():
             for ratio in cfg.ratios:
-                idle = copy.deepcopy(model).set_keep_ratio(ratio)  # fresh per backend: runners may move it
+                idle = _idle_at(model, ratio, elastic)
                 if ratio not in gmacs:
                     gmacs[ratio] = executed_gmacs(idle, img)
-                path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if on_onnx else None
-                if backend == "ort-int8":
-                    path = _cached_qdq(path, cfg.calib)
-                with _runner(backend, idle, path, cfg) as runner:
+                if shared is not None:
+                    opened = nullcontext(shared.set_keep_ratio(ratio))
+                else:
+                    path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if on_onnx else None
+                    if backend == "ort-int8":
+                        path = _cached_qdq(path, cfg.calib)
+                    opened = _runner(backend, idle, path, cfg)
+                with opened as runner:
                     result = bench_against_baseline(runner, base_runner, img_size=img,
                                                     gmacs_idle=gmacs[ratio], gmacs_baseline=gmacs_base,
                                                     batch=cfg.batch, warmup=cfg.warmup, iters=cfg.iters,
                                                     rounds=cfg.rounds)
-                    record = {"backend": backend, "keep_ratio": ratio, "gmacs_executed": result.gmacs_idle,
+                    record = {"backend": backend, "keep_ratio": ratio, "elastic": elastic,
+                              "gmacs_executed": result.gmacs_idle,
                               "throughput": result.idle.throughput, "latency_p50_ms": result.idle.percentile(50),
                               "latency_p90_ms": result.idle.percentile(90), "speedup": result.speedup,
                               "mac_ratio": result.mac_ratio, "efficiency": result.efficiency,

@@ -39,12 +39,13 @@ class ValidateReport:
 def validate(model, source, model_name: str, out_path: str, *, image_paths: Optional[Sequence[str]] = None,
              num_random: int = 8, batch: int = 4, bench_batch: int = 8, warmup: int = 1, iters: int = 6,
              rounds: int = 2, threads: Optional[int] = None, exporter: str = "dynamo", opset: int = 18,
-             simplify="onnxslim", backend: str = "ort",
+             simplify="onnxslim", backend: str = "ort", elastic: bool = False,
              log: Callable[[str], None] = lambda s: None) -> ValidateReport:
     """Export `model` to `out_path`, check it, run CPU parity ("ort" or "openvino", fp32) and a short bench
     against the baseline on the same runtime.
 
     Raises ExportCheckError when the export's own checks fail (checker, TensorRT rules, forward).
+    With `elastic` the file takes K per call; parity and bench run it at its default, `model`'s ratio.
     """
     from ..export import export_model
     from .runner import make_runner
@@ -54,7 +55,8 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
     img = image_size(model)
     t0 = time.perf_counter()
     log(f"[1/4] exporting {model_name} to {out_path} ({exporter} exporter)")
-    export = export_model(model, model_name, source, out_path, exporter=exporter, opset=opset, simplify=simplify)
+    export = export_model(model, model_name, source, out_path, exporter=exporter, opset=opset, simplify=simplify,
+                          elastic=elastic)
     seconds["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
