@@ -55,22 +55,26 @@ def add_bench_args(p) -> None:
 
 
 def _models(args):
-    """(idle model, source, model name) from --onnx metadata or the model flags."""
+    """(idle model, source, model name, elastic ratio) from --onnx/--engine metadata or the model flags.
+
+    The elastic ratio is --keep-ratio on an elastic file (the idle runner is set to it), else None.
+    """
     from ..factory import DEFAULT_MODEL, create_idlevit
+    from ..runtime.reference import elastic_ratio_of
     if args.backend == "trt":
         from .reference_args import reference_from_engine
         model, source, meta = reference_from_engine(args, args.engine, warn_random=False)
-        return model, source, meta.model_name
+        return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     if args.onnx:
         from .reference_args import reference_from_args
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
-        return model, source, meta.model_name
+        return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     name = args.model or DEFAULT_MODEL
     model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
                                    keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
                                    seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
                                    warn_random=False)
-    return model, source, name
+    return model, source, name, None
 
 
 def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
@@ -114,7 +118,7 @@ def run(args) -> int:
                         "(build them with idle-trt-build); --engine/--baseline-engine/--cuda-graph need --backend trt")
     if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
-    model, source, name = _models(args)
+    model, source, name, elastic_ratio = _models(args)
     baseline = baseline_of(model)
     img = image_size(model)
     if args.baseline_onnx:
@@ -129,11 +133,13 @@ def run(args) -> int:
             from ..runtime.trt_runner import TrtRunner
             idle_runner, base_runner = (TrtRunner(args.engine, cuda_graph=args.cuda_graph),
                                         TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
+            idle_runner.set_keep_ratio(elastic_ratio)
         else:
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
             base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),
                                                       "baseline", args)
             idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
+            idle_runner.set_keep_ratio(elastic_ratio)
         result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
                                         iters=args.iters, rounds=args.rounds, progress=True)

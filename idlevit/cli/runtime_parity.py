@@ -73,13 +73,19 @@ def inputs_from_args(args, meta):
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
-def candidate_runner(args, selection: bool):
-    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx)."""
+def candidate_runner(args, selection: bool, meta=None):
+    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx).
+
+    On an elastic file it runs at --keep-ratio (the file's default without one).
+    """
+    from ..runtime.reference import elastic_ratio_of
     if args.engine:
         from ..runtime.trt_runner import TrtRunner
-        return TrtRunner(args.engine, selection=selection)
-    from ..runtime.ort_runner import OrtRunner
-    return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
+        runner = TrtRunner(args.engine, selection=selection)
+    else:
+        from ..runtime.ort_runner import OrtRunner
+        runner = OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
+    return runner.set_keep_ratio(elastic_ratio_of(meta, args.keep_ratio) if meta is not None else None)
 
 
 def run(args) -> int:
@@ -92,17 +98,19 @@ def run(args) -> int:
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
     selection = meta.num_topk > 0
-    with candidate_runner(args, selection) as candidate, \
+    with candidate_runner(args, selection, meta) as candidate, \
             TorchRunner(model, selection=selection, threads=args.threads) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
     if args.json:
-        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name, "keep_ratios": meta.keep_ratios,
+        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name, "keep_ratios": list(model.keep_ratios),
+                    "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
                     **report.to_json()})
     else:
         print(f"{args.engine or args.onnx}: {meta.model_name}, K per block "
-              f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
+              f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}, img {meta.img_size}"
+              + (f", elastic at keep ratio {args.keep_ratio or meta.keep_ratio:g}" if meta.elastic else ""))
         desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
         print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "
               f"{precision} limits" + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))

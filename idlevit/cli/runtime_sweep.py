@@ -31,6 +31,10 @@ def add_parser(sub) -> None:
                    help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
     p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
     p.add_argument("--onnx-dir", default=None, help="where exports are cached (default: <output>/onnx)")
+    p.add_argument("--onnx", default=None,
+                   help="an elastic file (idle-export --elastic): ONNX Runtime runs it at every ratio, nothing is "
+                        "re-exported but the keep-ratio-1.0 baseline; the weights come from its metadata (pass "
+                        "--ckpt if it was exported from one) (default: none, one export per ratio)")
     p.set_defaults(run=run)
 
 
@@ -54,7 +58,10 @@ def run(args) -> int:
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)
     args.keep_ratio = 1.0
-    model, source = model_from_args(args)
+    if args.onnx:
+        model, source = _elastic_reference(args)
+    else:
+        model, source = model_from_args(args)
     img = int(model.patch_embed.img_size[0])
     inputs = None
     if args.parity_samples > 0 and "ort" in args.backends:
@@ -65,7 +72,8 @@ def run(args) -> int:
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
-                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs)
+                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
+                      elastic_onnx=args.onnx)
     bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
     records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
         backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
@@ -85,6 +93,23 @@ def run(args) -> int:
                        "max|diff|", "top-1 agr"])
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
+
+
+def _elastic_reference(args):
+    """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
+    from ..errors import UserError
+    from ..export.elastic import ElasticKeep
+    from ..export.metadata import read_metadata
+    from ..runtime.reference import reference_from_metadata
+    meta = read_metadata(args.onnx)
+    if not meta.elastic:
+        raise UserError(f"--onnx {args.onnx} has a fixed keep ratio: sweep needs an elastic file (idle-export "
+                        "--elastic), or drop --onnx to export one file per ratio")
+    spec = ElasticKeep.from_metadata(meta, args.onnx)
+    for ratio in args.ratios:
+        spec.stage_tokens(ratio)
+    args.model = meta.model_name
+    return reference_from_metadata(meta, args.onnx, ckpt=args.ckpt, warn_random=False)
 
 
 def _write(args, records, setup, machine) -> None:

@@ -22,6 +22,11 @@ def check_keep_ratio(ratio: float, what: str = "keep ratio") -> float:
     return ratio
 
 
+def stage_bounds(depth: int) -> List[int]:
+    """First block of each of the four stages, plus `depth`: round(depth * s / 4)."""
+    return [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
+
+
 def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
                         keep_ratios: Optional[Sequence[float]] = None) -> List[float]:
     """Per-block keep ratios: four equal stages using r**0, r**1, r**2, r**3.
@@ -36,7 +41,7 @@ def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
                              f"give one ratio per block")
         return ratios
     r = check_keep_ratio(keep_ratio)
-    bounds = [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
+    bounds = stage_bounds(depth)
     ratios = []
     for stage in range(NUM_STAGES):
         ratios += [r ** stage] * (bounds[stage + 1] - bounds[stage])
@@ -89,9 +94,19 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     return scores, kh.reshape(B, N, attn_dim)
 
 
-def select_tokens(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices (B, k+1) of [CLS] (always 0) and the top-k image tokens, in score order."""
-    top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
+def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
+    """Indices (B, K+1) of [CLS] (always 0) and the top-K image tokens, in score order.
+
+    `k` is an int K, or a 1-D tensor whose *length* is K (its values are never read). The
+    tensor form is the elastic export ("sort, then slice"): TopK keeps its constant K = all
+    image tokens and a Slice takes the first K, so K comes from an input's shape and every
+    shape in the graph still depends on input dims only.
+    """
+    if isinstance(k, torch.Tensor):
+        ranked = torch.topk(scores, scores.shape[-1], dim=-1, largest=True, sorted=True).indices
+        top = ranked[:, :k.shape[0]] + 1
+    else:
+        top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
     cls = torch.zeros_like(top[:, :1])
     return torch.cat([cls, top], dim=1)
 

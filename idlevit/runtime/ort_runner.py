@@ -139,6 +139,11 @@ class OrtRunner(Runner):
             raise RuntimeError("ort runner is not loaded")
         return self._inputs
 
+    def metadata_props(self) -> Dict[str, str]:
+        if self.session is None:
+            raise RuntimeError("ort runner is not loaded")
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
     @property
     def output_names(self) -> Tuple[str, ...]:
         if self.session is None:

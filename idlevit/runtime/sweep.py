@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -28,6 +29,7 @@ class SweepConfig:
     compile: bool = False
     fp16: bool = False
     onnx_dir: Optional[str] = None        # exports are cached here, one file per ratio
+    elastic_onnx: Optional[str] = None    # one elastic file (idle-export --elastic) serves every ratio instead
     parity_inputs: Optional[np.ndarray] = None
 
 
@@ -44,6 +46,13 @@ def _cached_export(model, model_name, source, folder: str, ratio: float) -> str:
     return path
 
 
+def _idle_at(model, ratio: float, elastic: bool):
+    """A fresh copy of `model` with the schedule a run at `ratio` executes (per backend: runners may move it)."""
+    from ..models.elastic import set_elastic_keep_ratio
+    idle = copy.deepcopy(model)
+    return set_elastic_keep_ratio(idle, ratio) if elastic else idle.set_keep_ratio(ratio)
+
+
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
     if backend == "torch":
         from .torch_runner import TorchRunner
@@ -56,7 +65,9 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     """One record per (backend, ratio); `model` supplies the weights, its schedule is replaced per ratio.
 
     Each ratio is timed against the keep-ratio-1.0 runner of the same backend in alternating rounds,
-    so the speed-up of every row comes from one interleaved measurement.
+    so the speed-up of every row comes from one interleaved measurement. With `cfg.elastic_onnx` ONNX
+    Runtime runs that one file at every ratio (one session, K set per ratio) and nothing is exported
+    but the plain baseline.
     """
     from ..factory import image_size
     from .torch_runner import TorchRunner
@@ -67,18 +78,25 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     records = []
     for backend in cfg.backends:
         base_path = _cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0) if backend == "ort" else None
-        with _runner(backend, baseline, base_path, cfg) as base_runner:
+        elastic = cfg.elastic_onnx is not None
+        shared = _runner(backend, None, cfg.elastic_onnx, cfg) if elastic and backend == "ort" else None
+        with _runner(backend, baseline, base_path, cfg) as base_runner, shared or nullcontext():
             for ratio in cfg.ratios:
-                idle = copy.deepcopy(model).set_keep_ratio(ratio)  # fresh per backend: runners may move it
+                idle = _idle_at(model, ratio, elastic)
                 if ratio not in gmacs:
                     gmacs[ratio] = executed_gmacs(idle, img)
-                path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if backend == "ort" else None
-                with _runner(backend, idle, path, cfg) as runner:
+                if shared is not None:
+                    opened = nullcontext(shared.set_keep_ratio(ratio))
+                else:
+                    path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if backend == "ort" else None
+                    opened = _runner(backend, idle, path, cfg)
+                with opened as runner:
                     result = bench_against_baseline(runner, base_runner, img_size=img,
                                                     gmacs_idle=gmacs[ratio], gmacs_baseline=gmacs_base,
                                                     batch=cfg.batch, warmup=cfg.warmup, iters=cfg.iters,
                                                     rounds=cfg.rounds)
-                    record = {"backend": backend, "keep_ratio": ratio, "gmacs_executed": result.gmacs_idle,
+                    record = {"backend": backend, "keep_ratio": ratio, "elastic": elastic,
+                              "gmacs_executed": result.gmacs_idle,
                               "throughput": result.idle.throughput, "latency_p50_ms": result.idle.percentile(50),
                               "latency_p90_ms": result.idle.percentile(90), "speedup": result.speedup,
                               "mac_ratio": result.mac_ratio, "efficiency": result.efficiency,
