@@ -19,7 +19,10 @@ class KeepRatioController:
     last step), their p99 is compared with the target: above it, one step down (fewer tokens, less work
     per image); below `raise_below * target`, one step up. The window restarts after each step, so every
     decision is about the current ratio. The gap between `raise_below * target` and the target keeps it
-    from flapping between two neighbours.
+    from flapping between two neighbours. A queue that fills every batch is growing faster than it is
+    served, and latencies measured inside the server cannot see how long it is: `hold` full batches in a
+    row also step down, before the backlog shows up as latency, and it only steps up when none of the
+    last `window` batches was full.
 
     Args:
         target_p99_ms: the p99 latency to stay under.
@@ -41,7 +44,8 @@ class KeepRatioController:
         self.ratios: List[float] = sorted(set(float(r) for r in ratios), reverse=True)
         self.level = 0
         self._latencies: Deque[float] = collections.deque(maxlen=window)
-        self._batches_since_step = 0
+        self._recent_full: Deque[bool] = collections.deque(maxlen=window)   # per batch
+        self._batches_since_step = self._full_streak = 0
 
     @property
     def ratio(self) -> float:
@@ -50,23 +54,29 @@ class KeepRatioController:
     def p99(self) -> Optional[float]:
         return float(np.percentile(self._latencies, 99)) if self._latencies else None
 
-    def record(self, latencies_ms: Sequence[float]) -> float:
-        """Add one batch's request latencies; returns the ratio for the next batch."""
+    def record(self, latencies_ms: Sequence[float], full: bool = False) -> float:
+        """Add one batch's request latencies (`full`: the batch was at the model's max batch size);
+        returns the ratio for the next batch."""
         self._latencies.extend(float(v) for v in latencies_ms)
         self._batches_since_step += 1
-        if len(self._latencies) < self.window or self._batches_since_step < self.hold:
+        self._full_streak = self._full_streak + 1 if full else 0
+        self._recent_full.append(bool(full))
+        if self._batches_since_step < self.hold:
+            return self.ratio
+        saturated = self._full_streak >= self.hold
+        if len(self._latencies) < self.window and not saturated:
             return self.ratio
         p99 = self.p99()
-        if p99 > self.target_ms and self.level + 1 < len(self.ratios):
+        if (saturated or p99 > self.target_ms) and self.level + 1 < len(self.ratios):
             self._step(+1)
-        elif p99 < self.raise_below * self.target_ms and self.level > 0:
+        elif not any(self._recent_full) and p99 < self.raise_below * self.target_ms and self.level > 0:
             self._step(-1)
         return self.ratio
 
     def _step(self, direction: int) -> None:
         self.level += direction
         self._latencies.clear()
-        self._batches_since_step = 0
+        self._batches_since_step = self._full_streak = 0
 
 
 class ServiceClock:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
+from ..export.elastic import is_keep_input
 from .triton_config import ModelConfig, TensorSpec
 
-KEEP_TOKENS_PREFIX = "keep_tokens."   # elastic files: one extra input per idle stage, its length is K
 RATIO_OUTPUT = "keep_ratio"            # python model: the keep ratio each sample ran at
 PYTHON_RUNNERS = ("ort", "openvino", "trt")
 MODEL_PY = '''"""Triton python-backend model written by idle-deploy: runs idlevit's own runner on the files beside it."""
@@ -42,7 +42,7 @@ class OnnxIO:
 
     @property
     def elastic(self) -> bool:
-        return any(i.name.startswith(KEEP_TOKENS_PREFIX) for i in self.inputs)
+        return any(is_keep_input(i.name) for i in self.inputs)
 
 
 def read_onnx_io(path: str) -> OnnxIO:
@@ -57,7 +57,7 @@ def read_onnx_io(path: str) -> OnnxIO:
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
         return TensorSpec(value_info.name, tensor_dtype_to_np_dtype(t.elem_type).name, dims)
     inputs = [spec(i) for i in model.graph.input if i.name not in weights]
-    images = [i for i in inputs if not i.name.startswith(KEEP_TOKENS_PREFIX)]
+    images = [i for i in inputs if not is_keep_input(i.name)]
     if len(images) != 1 or len(images[0].dims) != 4:
         raise UserError(f"{path} has inputs {', '.join(i.name for i in inputs)}: expected one (batch, 3, H, W) "
                         "image input (plus keep_tokens.* for an elastic file); export it with idle-export")

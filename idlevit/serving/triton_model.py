@@ -21,12 +21,6 @@ from .served_model import ServedModel, serve_files
 RATIO_PARAMETER = "keep_ratio"
 
 
-def _file_keep_ratio(path: str) -> float:
-    from .repository import read_onnx_io
-    ratio = read_onnx_io(path).keep_ratio
-    return 1.0 if ratio is None else ratio
-
-
 def requested_ratio(parameters_json: str) -> Optional[float]:
     """The `keep_ratio` request parameter (a number or its text), or None when absent."""
     params = json.loads(parameters_json or "{}")
@@ -50,16 +44,16 @@ class TritonPythonModel:
         folder = os.path.join(args["model_repository"], args["model_version"])
         files = {ratio: os.path.join(folder, name) for ratio, name in json.loads(params["files"]).items()}
         threads = int(params["threads"]) if params.get("threads") else None
-        self.model: ServedModel = serve_files(files, params.get("runner", "ort"), threads,
-                                              keep_ratio_of=_file_keep_ratio).load()
+        lowest = float(params.get("min_keep_ratio", 0.5))
+        self.model: ServedModel = serve_files(files, params.get("runner", "ort"), threads, lowest)
+        self.max_batch = int(config.get("max_batch_size", 0))
         self.input_name = config["input"][0]["name"]
         self.output_names = [o["name"] for o in config["output"] if o["name"] != RATIO_OUTPUT]
-        lowest = float(params.get("min_keep_ratio", 0))
         ladder = [r for r in self.model.ratios if r >= lowest - 1e-9] or self.model.ratios[-1:]
         self.controller = (KeepRatioController(float(params["p99_target_ms"]), ladder)
                            if params.get("p99_target_ms") else None)
-        self.default_ratio = self.model.nearest_ratio(float(params["keep_ratio"])) if params.get("keep_ratio") \
-            else self.model.ratios[0]
+        self.default_ratio = (self.model.nearest_ratio(float(params["keep_ratio"])) if params.get("keep_ratio")
+                              else self.model.default_ratio)
         self.clock = ServiceClock()
 
     def current_ratio(self) -> float:
@@ -93,7 +87,8 @@ class TritonPythonModel:
                 responses[n] = pb_utils.InferenceResponse(output_tensors=tensors)
         if self.controller is not None:
             served = sum(len(m) for m in groups.values())
-            self.controller.record(self.clock.latencies(start, self.clock.now(), served))
+            self.controller.record(self.clock.latencies(start, self.clock.now(), served),
+                                   full=self.max_batch > 0 and len(requests) >= self.max_batch)
         return responses
 
     def finalize(self) -> None:
