@@ -64,12 +64,13 @@ class TritonPythonModel:
         start = self.clock.now()
         responses: List = [None] * len(requests)
         groups: Dict[float, List[int]] = {}
-        images = []
+        images, chosen = [], 0
         for n, request in enumerate(requests):
             images.append(pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy())
             try:
                 asked = requested_ratio(request.parameters())
                 ratio = self.model.check_ratio(asked) if asked is not None else self.current_ratio()
+                chosen += asked is None
             except Exception as e:  # a bad parameter fails that request only
                 responses[n] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e)))
                 continue
@@ -85,10 +86,10 @@ class TritonPythonModel:
                            for name in self.output_names]
                 tensors.append(pb_utils.Tensor(RATIO_OUTPUT, np.full((len(images[n]), 1), ratio, np.float32)))
                 responses[n] = pb_utils.InferenceResponse(output_tensors=tensors)
-        if self.controller is not None:
-            served = sum(len(m) for m in groups.values())
-            self.controller.record(self.clock.latencies(start, self.clock.now(), served),
-                                   full=self.max_batch > 0 and len(requests) >= self.max_batch)
+        if self.controller is not None:  # the controller learns from the requests it chose the ratio for
+            latencies = self.clock.latencies(start, self.clock.now(), chosen)
+            if chosen:
+                self.controller.record(latencies, full=self.max_batch > 0 and len(requests) >= self.max_batch)
         return responses
 
     def finalize(self) -> None:
