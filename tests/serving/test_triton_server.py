@@ -97,3 +97,13 @@ def test_grpc_concurrent_requests_are_batched_and_match(server, reference):
         assert int(stats["inference_count"]) >= len(ratios)
     finally:
         client.close()
+
+
+def test_loadtest_drives_the_server_within_its_budget(server):
+    from idlevit.serving.loadtest import LoadPlan, drive
+    plan = LoadPlan(phases=(1, 2), phase_seconds=3.0, max_requests=5)
+    result = drive(server.grpc_url, "idlevit", (3, 64, 64), "0.5", plan)
+    assert result.errors == 0 and 2 <= len(result.samples) <= 10          # budget: 5 requests per phase
+    assert {s.keep_ratio for s in result.samples} == {0.5}
+    assert {s.phase for s in result.samples} == {0, 1}
+    assert len(result.phase_bounds) == 3 and all(s.latency_ms > 0 for s in result.samples)
