@@ -8,6 +8,7 @@ on 127.0.0.1.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -107,7 +108,8 @@ def python_model_parameters(repository: str, model: str) -> Dict[str, str]:
     if 'backend: "python"' not in text:
         raise UserError(f"{model} in {repository} is not the python-backend model: pass the model idle-deploy "
                         "triton named with --name")
-    return dict(re.findall(r'parameters \{ key: "([^"]+)" value \{ string_value: "((?:[^"\\]|\\.)*)" \} \}', text))
+    found = re.findall(r'parameters \{ key: "([^"]+)" value \{ string_value: ("(?:[^"\\]|\\.)*") \} \}', text)
+    return {key: json.loads(value) for key, value in found}   # idle-deploy writes them JSON-quoted
 
 
 def _modes(modes: Sequence[str], params: Dict[str, str]) -> List[str]:
@@ -185,7 +187,6 @@ def run_modes(repository: str, model: str, modes: Sequence[str], plan: LoadPlan,
     modes = _modes(modes, params)
     install = TritonInstall.find(python)
     from .repository import read_onnx_io
-    import json
     files = json.loads(params["files"])
     first = os.path.join(repository, model, "1", next(iter(files.values())))
     input_shape = read_onnx_io(first).image_input.dims[1:] if first.endswith(".onnx") else None

@@ -2,7 +2,8 @@
 
 The wheel ships tritonserver with the python backend only (no onnxruntime or tensorrt backend), so it
 serves the python-backend model; it runs without a GPU. It pins numpy < 2, so it lives in a virtualenv
-of its own (`.ci/triton-venv.sh` builds one); `python` is that venv's interpreter. What it takes to
+of its own, with idlevit installed there too (`.ci/triton-venv.sh` builds one); `python` is that venv's
+interpreter. What it takes to
 start (found the hard way): the backend and its stub copied into one backend folder, the wheel's
 bundled libraries on LD_LIBRARY_PATH, the venv's bin first on PATH (the stub's embedded Python finds
 its prefix through `python3` on PATH), and the interpreter's own libpython ahead of any other
@@ -49,7 +50,7 @@ class TritonInstall:
     def find(cls, python: Optional[str] = None) -> "TritonInstall":
         """The install behind `python` (default: $IDLEVIT_TRITON_PYTHON); UserError when there is none."""
         python = python or os.environ.get(PYTHON_ENV_VAR)
-        hint = "build the venv with `source .ci/triton-venv.sh` (or pip install nvidia-pytriton in a venv)"
+        hint = "build the venv with `source .ci/triton-venv.sh` (a venv with nvidia-pytriton, numpy<2 and idlevit)"
         if not python:
             raise UserError(f"no Triton venv: set {PYTHON_ENV_VAR} to its python; {hint}")
         if not os.path.isfile(python):

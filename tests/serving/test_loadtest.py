@@ -1,4 +1,6 @@
 """Load-test report, plot and bad input, without a server (tests/serving/test_triton_server.py drives one)."""
+import json
+
 import pytest
 
 from idlevit.errors import UserError
@@ -32,7 +34,8 @@ def test_plot_is_written(tmp_path):
 
 def test_adaptive_needs_a_latency_target(tiny_ladder, tmp_path):
     write_repository([tiny_ladder[1]], str(tmp_path / "repo"))
-    assert python_model_parameters(str(tmp_path / "repo"), "idlevit")["runner"] == "ort"
+    params = python_model_parameters(str(tmp_path / "repo"), "idlevit")
+    assert params["runner"] == "ort" and json.loads(params["files"]) == {"0.5": "model.onnx"}
     with pytest.raises(UserError, match="--p99-target-ms"):
         run_modes(str(tmp_path / "repo"), "idlevit", ["adaptive"], LoadPlan())
     with pytest.raises(UserError, match="not the python-backend model"):

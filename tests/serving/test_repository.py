@@ -102,3 +102,23 @@ def test_cli_writes_repository_and_reports_bad_input(tiny_ladder, tmp_path, caps
     assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--force" in err[0]
+
+
+def test_elastic_file_onnxruntime_model_is_unbatched_python_model_takes_images_only(tmp_path_factory, tmp_path):
+    from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
+    elastic = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    write_repository([elastic], str(tmp_path / "repo"), engine=fake_engine(tmp_path))
+    ort = parse(tmp_path / "repo" / "idlevit_onnx" / "config.pbtxt")
+    assert ort.max_batch_size == 0 and not ort.HasField("dynamic_batching")   # K inputs have no batch axis
+    assert [(i.name, list(i.dims)) for i in ort.input] == [("input", [-1, 3, 64, 64]), ("keep_tokens.1", [-1]),
+                                                           ("keep_tokens.2", [-1]), ("keep_tokens.3", [-1])]
+    assert parse(tmp_path / "repo" / "idlevit_trt" / "config.pbtxt").max_batch_size == 0
+    py = parse(tmp_path / "repo" / "idlevit" / "config.pbtxt")
+    assert [i.name for i in py.input] == ["input"] and py.max_batch_size == 8 and py.HasField("dynamic_batching")
+    with pytest.raises(UserError, match="pass it alone"):
+        write_repository([elastic, tiny_path(tmp_path_factory)], str(tmp_path / "repo2"))
+
+
+def tiny_path(tmp_path_factory):
+    from tests.onnx_cache import TEST_VIT_05, export_config
+    return export_config(tmp_path_factory, TEST_VIT_05)

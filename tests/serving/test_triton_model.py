@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from idlevit.runtime.ort_runner import OrtRunner
+from idlevit.serving.loadtest import python_model_parameters
 from idlevit.serving.repository import DeployOptions, write_repository
 from idlevit.serving.triton_model import TritonPythonModel, requested_ratio
 from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
@@ -52,14 +53,9 @@ def load_model(files, tmp_path, **options):
     repo = tmp_path / "repo"
     write_repository(files, str(repo), options=DeployOptions(threads=1, max_batch=4, **options))
     model = TritonPythonModel()
+    params = python_model_parameters(str(repo), "idlevit")
     config = {"max_batch_size": 4, "input": [{"name": "input"}], "output": [{"name": "logits"}, {"name": "keep_ratio"}],
-              "parameters": {}}
-    text = (repo / "idlevit" / "config.pbtxt").read_text()
-    for line in text.splitlines():   # the parameters as Triton hands them over (JSON of the config)
-        if line.startswith("parameters"):
-            key = line.split('key: "')[1].split('"')[0]
-            value = json.loads(line.split("string_value: ", 1)[1].rsplit(" } }", 1)[0])
-            config["parameters"][key] = {"string_value": value}
+              "parameters": {k: {"string_value": v} for k, v in params.items()}}   # as Triton hands them over
     model.initialize({"model_config": json.dumps(config), "model_repository": str(repo / "idlevit"),
                       "model_version": "1"})
     return model
