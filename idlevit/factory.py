@@ -44,7 +44,7 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
         raise UserError(str(e)) from None
     backbone = backbone_name(model_name)
     if not timm.is_model(backbone):
-        raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* names or a timm ViT name "
+        raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* / idlevit_lvvit_* names or a timm ViT name "
                         "such as deit3_small_patch16_224")
     if img_size is not None:
         kwargs["img_size"] = img_size

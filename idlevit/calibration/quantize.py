@@ -58,10 +58,15 @@ class QuantizeResult:
 
 
 class NpzCalibrationReader:
-    """onnxruntime.quantization CalibrationDataReader over one array, in fixed-size batches."""
+    """onnxruntime.quantization CalibrationDataReader over one array, in fixed-size batches.
 
-    def __init__(self, input_name: str, images: np.ndarray, batch_size: int = 8):
+    `extra` inputs go with every batch unchanged (an elastic file's keep inputs at its default ratio).
+    """
+
+    def __init__(self, input_name: str, images: np.ndarray, batch_size: int = 8,
+                 extra: Optional[Dict[str, np.ndarray]] = None):
         self.input_name, self.images, self.batch_size = input_name, images, max(1, batch_size)
+        self.extra = dict(extra or {})
         self._batches: Optional[Iterator] = None
         self.rewind()
 
@@ -69,7 +74,7 @@ class NpzCalibrationReader:
         return next(self._batches, None)
 
     def rewind(self) -> None:
-        self._batches = iter({self.input_name: self.images[i:i + self.batch_size]}
+        self._batches = iter({self.input_name: self.images[i:i + self.batch_size], **self.extra}
                              for i in range(0, len(self.images), self.batch_size))
 
     def __len__(self) -> int:
@@ -203,6 +208,10 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         raise UserError(f"{calib_path} holds images of shape {list(images.shape[1:])} but {onnx_path} takes "
                         f"{list(want)}: make calib.npz with idle-calibrate --onnx {onnx_path}")
     selection, exclude = nodes_to_exclude(model, options)
+    keep = _elastic_default_feed(model, onnx_path)
+    if keep and backend == "modelopt":
+        raise UserError(f"{onnx_path} is elastic and ModelOpt calibrates on image inputs only: "
+                        "pass --backend onnxruntime")
 
     folder = os.path.dirname(os.path.abspath(out_path))
     with atomic_output(out_path, suffix=".onnx") as tmp_out:
@@ -216,7 +225,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
             if backend == "modelopt":
                 _quantize_modelopt(tmp_src, tmp_out, info.input_name, images, exclude, options)
             else:
-                reader = NpzCalibrationReader(info.input_name, images, options.batch_size)
+                reader = NpzCalibrationReader(info.input_name, images, options.batch_size, extra=keep)
                 _quantize_onnxruntime(tmp_src, tmp_out, reader, exclude, options)
         finally:
             os.remove(tmp_src)
@@ -229,6 +238,16 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         save_onnx(quantized, tmp_out)
     num_qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in quantized.graph.node)
     return QuantizeResult(out_path, backend, exclude, selection, num_qdq, len(images), options)
+
+
+def _elastic_default_feed(model, where: str) -> Dict[str, np.ndarray]:
+    """An elastic file's keep inputs at its default ratio (calibration runs there); {} for a fixed-K file."""
+    from ..export.elastic import ElasticKeep
+    from ..export.metadata import ExportMetadata, props_of
+    props = props_of(model)
+    if props.get("elastic") != "true":
+        return {}
+    return ElasticKeep.from_metadata(ExportMetadata.from_props(props, where), where).feed()
 
 
 def _sha256(path: str) -> str:

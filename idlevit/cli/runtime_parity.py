@@ -11,8 +11,8 @@ EXIT_PARITY_FAILED = 1
 
 def add_parser(sub) -> None:
     p = sub.add_parser("parity", help="compare an ONNX file or TensorRT engine with the PyTorch reference",
-                       description="Run an exported ONNX file on ONNX Runtime and the fp32 PyTorch reference (rebuilt "
-                       "from the file's metadata) on real images and seeded random inputs; report max/mean abs "
+                       description="Run an exported ONNX file on ONNX Runtime (or OpenVINO) and the fp32 PyTorch "
+                       "reference (rebuilt from the file's metadata) on real images and seeded random inputs; report max/mean abs "
                        "diff, cosine, top-1/top-5 agreement and per-block selection agreement. Exit 0 pass, "
                        "1 parity failure, 2 bad input.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
                      help="TensorRT engine from idle-trt-build, run on the GPU (default: none; this or --onnx)")
     add_reference_args(p)
     add_parity_args(p)
+    p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
+                   help="runtime for --onnx: ONNX Runtime or OpenVINO (CPU; f32, or bf16 with --precision bf16) "
+                        "(default: ort)")
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
     p.add_argument("--threads", type=int, default=None,
@@ -40,9 +43,10 @@ def add_parity_args(p) -> None:
                    help="seeded random inputs added after the images (default: 64)")
     g.add_argument("--input-seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     t = p.add_argument_group("thresholds (default: SPEC §2 limits of --precision)")
-    t.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
+    t.add_argument("--precision", choices=("fp32", "fp16", "int8", "bf16"), default=None,
                    help="which limits apply: fp32 max abs <= 1e-4 and top-1 100%%; fp16 cosine >= 0.999 and top-1 "
-                        ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%% (default: the file's metadata, else fp32)")
+                        ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%%; bf16 (--backend openvino only: runs it in "
+                        "bf16) the fp16 limits (default: the file's metadata, else fp32)")
     t.add_argument("--atol", type=float, default=None,
                    help="max abs logit diff (default: 1e-4 for fp32, else unchecked)")
     t.add_argument("--rtol", type=float, default=None, help="relative tolerance added to --atol (default: 0)")
@@ -74,18 +78,30 @@ def inputs_from_args(args, meta):
 
 
 def candidate_runner(args, selection: bool, meta=None):
-    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx).
+    """The runner under test: the TensorRT engine (--engine), or the ONNX file on ONNX Runtime or OpenVINO (--onnx).
 
     On an elastic file it runs at --keep-ratio (the file's default without one).
     """
     from ..runtime.reference import elastic_ratio_of
+    runner = _backend_runner(args, selection)
+    return runner.set_keep_ratio(elastic_ratio_of(meta, args.keep_ratio) if meta is not None else None)
+
+
+def _backend_runner(args, selection: bool):
+    from ..errors import UserError
+    if getattr(args, "backend", "ort") == "openvino":
+        if args.engine:
+            raise UserError("--engine is a TensorRT engine: drop --backend openvino, or pass --onnx")
+        from ..runtime.openvino_runner import OpenVinoRunner
+        return OpenVinoRunner(args.onnx, precision="bf16" if args.precision == "bf16" else "f32",
+                              threads=args.threads, selection=selection)
+    if args.precision == "bf16":
+        raise UserError("--precision bf16 runs OpenVINO in bf16: pass --backend openvino")
     if args.engine:
         from ..runtime.trt_runner import TrtRunner
-        runner = TrtRunner(args.engine, selection=selection)
-    else:
-        from ..runtime.ort_runner import OrtRunner
-        runner = OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
-    return runner.set_keep_ratio(elastic_ratio_of(meta, args.keep_ratio) if meta is not None else None)
+        return TrtRunner(args.engine, selection=selection)
+    from ..runtime.ort_runner import OrtRunner
+    return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
 
 
 def run(args) -> int:
@@ -103,7 +119,8 @@ def run(args) -> int:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
     if args.json:
-        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name, "keep_ratios": list(model.keep_ratios),
+        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name,
+                    "keep_ratios": list(model.keep_ratios),
                     "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
                     **report.to_json()})

@@ -26,6 +26,11 @@ def is_keep_input(name: str) -> bool:
     return bool(_KEEP_INPUT.match(name))
 
 
+def dynamic_dim_name(tensor: str) -> str:
+    """How runners name an input's dynamic dim: the batch, or the length of an elastic keep input."""
+    return tensor.replace(".", "_") if is_keep_input(tensor) else "batch"
+
+
 @dataclass(frozen=True)
 class ElasticKeep:
     """What K each call of an elastic model may use, and the keep inputs for a chosen ratio.
@@ -61,7 +66,7 @@ class ElasticKeep:
 
     def stage_tokens(self, keep_ratio: Optional[float] = None,
                      keep_tokens: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
-        """K per idle stage for a ratio (default: `default_ratio`) or explicit per-stage K; UserError if out of range."""
+        """K per idle stage for a ratio (default: `default_ratio`) or per-stage K; UserError when out of range."""
         if keep_ratio is not None and keep_tokens is not None:
             raise UserError("give a keep ratio or per-stage K, not both")
         if keep_tokens is not None:

@@ -114,7 +114,20 @@ def _symbolic_shapes(model: onnx.ModelProto):
     require("onnxruntime")
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
     elastic = any(is_keep_input(value.name) for value in model.graph.input)
-    return SymbolicShapeInference.infer_shapes(model, auto_merge=elastic, guess_output_rank=False)
+    inference = SymbolicShapeInference(2**31 - 1, elastic, False, 0)
+    if default_opset(model) >= 18:
+        # ReduceMax/ReduceMin take their axes as an input from opset 18 on, exactly as ReduceSum does from
+        # 13 (LV-ViT's dense head ends in a ReduceMax); ORT's tool knows only the ReduceSum/ReduceMean form
+        for op in ("ReduceMax", "ReduceMin"):
+            inference.dispatcher_.setdefault(op, inference._infer_ReduceSum)
+    inference._preprocess(model)
+    complete = False
+    while inference.run_:
+        complete = inference._infer_impl()
+    if not complete:
+        raise ValueError("some tensor shapes could not be inferred")
+    inference._update_output_from_vi()
+    return inference.out_mp_
 
 
 def _shape_table(model: onnx.ModelProto) -> Dict[str, onnx.TypeProto]:
@@ -252,7 +265,8 @@ def _shape_issues(model: onnx.ModelProto, batch_symbols: Set[str], dynamic: Set[
                     seen_nodes.add(key)
                     issues.append(GraphIssue(key, node.op_type if node is not None else "tensor",
                                              f"output {value.name} has a data-dependent or unknown dim "
-                                             f"{dim.dim_param or '?'} (only the batch axis and keep lengths may be dynamic)"))
+                                             f"{dim.dim_param or '?'} (only the batch axis and keep lengths "
+                                             "may be dynamic)"))
                 break
     for n, value in enumerate(model.graph.input):
         dims = value.type.tensor_type.shape.dim

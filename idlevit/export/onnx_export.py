@@ -20,6 +20,7 @@ from ..models.elastic import ELASTIC_STAGES
 from .elastic import KEEP_INPUT_NAMES
 from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
 from .metadata import ExportMetadata, write_metadata
+from .ort_fusable import make_ort_fusable
 from .selection_outputs import add_selection_outputs
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
@@ -195,6 +196,7 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
             module, args, dims = _trace_inputs(model, dummy, elastic)
             proto = _to_onnx_proto(module, args, dims, opset, exporter)
         proto, simplify_report = simplify_onnx(proto, method, probe=dummy.numpy() if method == "auto" else None)
+        proto = make_ort_fusable(proto)
         metadata.exporter, metadata.opset, metadata.simplifier = exporter, opset, simplify_report.chosen
         write_metadata(proto, metadata)
         proto.producer_name, proto.producer_version = "idlevit", metadata.idlevit_version

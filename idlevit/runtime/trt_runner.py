@@ -16,7 +16,7 @@ from ..engines.gpu import current_gpu
 from ..engines.sidecar import EngineSidecar, check_engine_compatible, read_sidecar
 from ..engines.tensorrt_import import import_tensorrt
 from ..errors import UserError
-from ..export.elastic import is_keep_input
+from ..export.elastic import dynamic_dim_name
 from ..export.selection_outputs import SELECTION_PREFIX
 from .runner import Runner, TensorInfo
 
@@ -93,8 +93,8 @@ class TrtRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self._inputs = {n: TensorInfo(str(torch_dtype(trt, engine.get_tensor_dtype(n))).replace("torch.", ""),
-                                      tuple(_dim_name(n, i) if d < 0 else int(d)
-                                            for i, d in enumerate(engine.get_tensor_shape(n))))
+                                      tuple(dynamic_dim_name(n) if d < 0 else int(d)
+                                            for d in engine.get_tensor_shape(n)))
                         for n in inputs}
         self._outputs = tuple(n for n in names if n not in self._inputs)
 
@@ -116,7 +116,8 @@ class TrtRunner(Runner):
             return None
         ranges = {}
         for name in spec.names:
-            bounds = [self._engine.get_tensor_profile_shape(name, p) for p in range(self._engine.num_optimization_profiles)]
+            bounds = [self._engine.get_tensor_profile_shape(name, p)
+                      for p in range(self._engine.num_optimization_profiles)]
             ranges[name] = (min(int(b[0][0]) for b in bounds), max(int(b[2][0]) for b in bounds))
         return spec.narrowed(ranges)
 
@@ -226,11 +227,6 @@ class TrtRunner(Runner):
         self._execute(binding)
         self._stream.synchronize()
         return binding.outputs
-
-
-def _dim_name(tensor: str, axis: int) -> str:
-    """A dynamic dim's name: the batch, or the length of an elastic keep input."""
-    return tensor.replace(".", "_") if is_keep_input(tensor) else "batch"
 
 
 def _within(shape: Tuple[int, ...], bounds) -> bool:

@@ -66,3 +66,15 @@ def test_fp16_refuses_bad_requests(tiny_onnx, fp16_onnx):
     except ImportError:
         with pytest.raises(UserError, match=r"pip install 'idlevit\[quant\]'"):
             convert_to_fp16(tiny_onnx[0], backend="modelopt")
+
+
+def test_fp16_of_an_elastic_file_stays_elastic_at_every_ratio(tmp_path_factory, tmp_path):
+    from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
+    elastic = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    out = str(tmp_path / "elastic.fp16.onnx")
+    write_fp16_onnx(elastic, out, backend="onnxconverter")
+    assert read_onnx_info(out).metadata["elastic"] == "true"
+    x = np.random.RandomState(0).randn(8, 3, 64, 64).astype(np.float32)
+    for ratio in (1.0, 0.7, 0.5, 0.3):
+        report = ort_parity(elastic, out, x, keep_ratio=ratio)
+        assert report.cosine_mean >= 0.999 and report.top1_agreement >= 0.99, (ratio, report.rows())

@@ -24,7 +24,10 @@ def test_sweep_writes_json_csv_and_plot(tmp_path, capsys):
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert len(rows) == 4 and float(rows[1]["keep_ratio"]) == 0.5
     assert Image.open(out / "sweep.png").format == "PNG"
-    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_r0.5.onnx", "test_vit_r1.onnx"]
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_baseline_torchscript.onnx",
+                                                                "test_vit_r0.5.onnx", "test_vit_r1.onnx"]
+    assert data["baseline_file"]["exporter"] == "torchscript"
+    assert "ort speed-ups are against the baseline" in capsys.readouterr().out
 
 
 def test_sweep_bad_ratio(tmp_path, capsys):
