@@ -73,6 +73,14 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
         return 130
 
 
+def run_verbs(build_parser: Callable[[], argparse.ArgumentParser], argv: Optional[Sequence[str]] = None) -> int:
+    """Main of a tool with verbs: each verb's parser sets `run(args) -> int`."""
+    def _main(args_list):
+        args = build_parser().parse_args(args_list)
+        return args.run(args)
+    return run_cli(_main, argv)
+
+
 def write_json(obj, path: Optional[str] = None) -> None:
     """JSON to stdout, or atomically to `path`."""
     text = json.dumps(obj, indent=2, default=str)

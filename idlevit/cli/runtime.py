@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, run_cli
+from .common import ArgumentParser, run_verbs
 
 # verb -> module under idlevit.cli; each module has add_parser(subparsers) and run(args) -> int
 VERBS = {
@@ -27,13 +27,8 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_cli(_main, argv)
+    return run_verbs(build_parser, argv)
 
 
 if __name__ == "__main__":
