@@ -8,6 +8,7 @@ from .errors import UserError
 INSTALL_HINTS = {
     "onnxruntime": "ONNX Runtime is not installed: pip install onnxruntime (CPU) or pip install 'idlevit[gpu]' (CUDA)",
     "tensorrt": "TensorRT is not installed: pip install 'idlevit[trt]'",
+    "openvino": "OpenVINO is not installed: pip install 'idlevit[openvino]'",
     "modelopt": "NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]'",
     "onnx_graphsurgeon": "onnx-graphsurgeon (needed by Polygraphy's constant folding) is not installed: "
                          "pip install onnx-graphsurgeon",

@@ -13,6 +13,7 @@ DEIT_S_05 = ("idlevit_deit_small_patch16_224", 0.5, 224, "dynamo")
 DEIT_T_07 = ("idlevit_deit_tiny_patch16_224", 0.7, 224, "dynamo")
 DEIT_T_05 = ("idlevit_deit_tiny_patch16_224", 0.5, 224, "dynamo")
 DEIT_T_07_TS = ("idlevit_deit_tiny_patch16_224", 0.7, 224, "torchscript")
+LVVIT_S_07 = ("idlevit_lvvit_s", 0.7, 224, "dynamo")    # the paper's second backbone, in CI
 # timm's 6-block test ViT at 64 px (16 image tokens): the cheap graph for CLI and unit tests
 TEST_VIT_05 = ("test_vit", 0.5, 64, "dynamo")
 TEST_VIT_10 = ("test_vit", 1.0, 64, "dynamo")

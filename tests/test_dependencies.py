@@ -17,7 +17,7 @@ def _modules():
 
 
 def _scripts():
-    return sorted(ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("idlevit."))
+    return sorted(ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith(("idlevit.", "idlevit_launch:")))
 
 
 def _help_calls():

@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_output
+from ..fileio import atomic_output, temp_path_beside
 from ..engines.onnx_info import copy_metadata, load_onnx, onnx_precision, read_onnx_info, save_onnx
 from ..engines.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from ..errors import UserError
+from ..limits import check_batch_size
 from .dataset import read_calib_npz
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,12 @@ def _quantize_modelopt(src: str, dst: str, input_name: str, images: np.ndarray, 
              calibration_eps=["cpu"], output_path=dst)
 
 
+def check_fp32_source(onnx_path: str, precision: str) -> None:
+    """Only an fp32 file is quantized: an fp16 or int8 one would stack a second conversion on the first."""
+    if precision != "fp32":
+        raise UserError(f"{onnx_path} is {precision}, not fp32: quantize the fp32 ONNX from idle-export")
+
+
 def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
                   options: Optional[QuantizeOptions] = None) -> QuantizeResult:
     """Write the INT8 Q/DQ version of the fp32 ONNX at `onnx_path`, calibrated on `calib_path`.
@@ -181,6 +187,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         QuantizeResult naming the backend, the nodes kept in float and the Q/DQ count.
     """
     options = options or QuantizeOptions()
+    check_batch_size(options.batch_size)
     if options.method is not None and options.method not in METHODS:
         raise UserError(f"unknown calibration method {options.method!r}: use one of {', '.join(METHODS)}")
     if options.backend not in BACKENDS:
@@ -197,8 +204,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         raise UserError(f"{backend} quantization calibrates with {' or '.join(supported)}, not {options.method}: "
                         f"pass --method {supported[0]}")
     model = load_onnx(onnx_path)
-    if onnx_precision(model) != "fp32":
-        raise UserError(f"{onnx_path} is {onnx_precision(model)}, not fp32: quantize the fp32 ONNX from idle-export")
+    check_fp32_source(onnx_path, onnx_precision(model))
     info = read_onnx_info(onnx_path, model)
     images = read_calib_npz(calib_path, info.input_name)
     want = tuple(d for d in info.input_shape[1:])
@@ -207,11 +213,9 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
                         f"{list(want)}: make calib.npz with idle-calibrate --onnx {onnx_path}")
     selection, exclude = nodes_to_exclude(model, options)
 
-    folder = os.path.dirname(os.path.abspath(out_path))
     with atomic_output(out_path, suffix=".onnx") as tmp_out:
         # quantizers want file paths: hand them a copy with every node named, beside the output
-        fd, tmp_src = tempfile.mkstemp(prefix=f".{os.path.basename(out_path)}.", suffix=".src.onnx", dir=folder)
-        os.close(fd)
+        tmp_src = temp_path_beside(out_path, ".src.onnx")
         try:
             save_onnx(model, tmp_src)
             log.info("quantizing %s with %s (%s calibration, %d images; %d nodes kept in float)",

@@ -9,7 +9,7 @@ import warnings
 from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import atomic_output, check_output_path  # noqa: F401  (re-exported for CLIs)
+from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
 from ..factory import DEFAULT_MODEL
 
 EXIT_BAD_INPUT = 2

@@ -14,12 +14,13 @@ VERBS = {
     "validate": "runtime_validate",
     "show": "runtime_show",
     "sweep": "runtime_sweep",
+    "lineup": "runtime_lineup",
 }
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="idle-runtime", description="Run, measure and validate IdleViT "
-                                     "on PyTorch, ONNX Runtime and TensorRT.")
+                                     "on PyTorch, ONNX Runtime, OpenVINO and TensorRT.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=ArgumentParser, metavar="{" + ",".join(VERBS) + "}")
     for verb, module in VERBS.items():
         importlib.import_module(f"idlevit.cli.{module}").add_parser(sub)

@@ -22,15 +22,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..factory import image_size, model_data_config
-    from ..runtime.inputs import eval_transform, load_images, photos_array
+    from ..runtime.inputs import eval_transform, photos_array, read_rgb
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.torch_runner import TorchRunner
     from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
     check_output_path(args.output)
+    image = read_rgb(args.image, "pass another --image") if args.image else None   # before minutes of work
     model, _ = model_from_args(args)
     cfg = model_data_config(model)
     transform = eval_transform(cfg)
-    x = load_images([args.image], transform)[0] if args.image else photos_array(transform, ["chelsea"])[0]
+    x = transform(image).numpy() if image is not None else photos_array(transform, ["chelsea"])[0]
     blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
     rows = [runner_selection(TorchRunner(model, selection=True), x, "PyTorch fp32", blocks)]
     rows += [runner_selection(OrtRunner(path, selection=True), x, os.path.basename(path), blocks)

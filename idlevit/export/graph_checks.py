@@ -106,7 +106,20 @@ def _symbolic_shapes(model: onnx.ModelProto):
     from ..optional_deps import require
     require("onnxruntime")
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    return SymbolicShapeInference.infer_shapes(model, auto_merge=False, guess_output_rank=False)
+    inference = SymbolicShapeInference(2**31 - 1, False, False, 0)
+    if default_opset(model) >= 18:
+        # ReduceMax/ReduceMin take their axes as an input from opset 18 on, exactly as ReduceSum does from
+        # 13 (LV-ViT's dense head ends in a ReduceMax); ORT's tool knows only the ReduceSum/ReduceMean form
+        for op in ("ReduceMax", "ReduceMin"):
+            inference.dispatcher_.setdefault(op, inference._infer_ReduceSum)
+    inference._preprocess(model)
+    complete = False
+    while inference.run_:
+        complete = inference._infer_impl()
+    if not complete:
+        raise ValueError("some tensor shapes could not be inferred")
+    inference._update_output_from_vi()
+    return inference.out_mp_
 
 
 def _shape_table(model: onnx.ModelProto) -> Dict[str, onnx.TypeProto]:

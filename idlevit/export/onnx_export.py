@@ -1,4 +1,5 @@
-"""Export an IdleViT to ONNX: constant K per block, TopK/GatherElements/ScatterElements, batch the only dynamic axis."""
+"""Export an IdleViT to ONNX: constant K per block, TopK, row Gather and a row-map ScatterElements, batch the only
+dynamic axis."""
 from __future__ import annotations
 
 import io
@@ -18,6 +19,7 @@ from ..errors import UserError
 from ..fileio import atomic_output
 from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
 from .metadata import ExportMetadata, write_metadata
+from .ort_fusable import make_ort_fusable
 from .selection_outputs import add_selection_outputs
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
@@ -141,6 +143,7 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
         with torch.no_grad():
             proto = _to_onnx_proto(model, dummy, opset, exporter)
         proto, simplify_report = simplify_onnx(proto, method, probe=dummy.numpy() if method == "auto" else None)
+        proto = make_ort_fusable(proto)
         metadata.exporter, metadata.opset, metadata.simplifier = exporter, opset, simplify_report.chosen
         write_metadata(proto, metadata)
         proto.producer_name, proto.producer_version = "idlevit", metadata.idlevit_version

@@ -13,6 +13,7 @@ import torch
 from timm.models import register_model
 from timm.models.vision_transformer import Block, VisionTransformer
 
+from . import lvvit  # noqa: F401  (registers the lvvit_s / lvvit_m backbones)
 from .idle_block import IdleBlock, idle_block_forward, masked_block_forward
 from .selection import keep_ratio_schedule, tokens_to_keep
 
@@ -144,6 +145,8 @@ BACKBONES = {
     "idlevit_deit_small_patch16_224": "deit_small_patch16_224",
     "idlevit_deit_base_patch16_224": "deit_base_patch16_224",
     "idlevit_deit_base_patch16_384": "deit_base_patch16_384",
+    "idlevit_lvvit_s": "lvvit_s",
+    "idlevit_lvvit_m": "lvvit_m",
 }
 for _name, _backbone in BACKBONES.items():
     globals()[_name] = _register(_name, _backbone)

@@ -1,4 +1,4 @@
-"""Executed MACs (measured with torch's FlopCounterMode) and the paper's Table 1 convention."""
+"""Executed MACs (measured with torch's FlopCounterMode), the paper's Table 1 convention and Token Labeling's hand count."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -17,6 +17,7 @@ class MacReport:
     gmacs_formula: float           # analytic executed cost (2*s^2*C attention), for cross-checking
     gmacs_paper: float             # paper convention (2*s*n*C attention)
     tokens_per_block: List[int]    # tokens that run through each block, [CLS] included
+    gmacs_token_labeling: float = 0.0  # Token Labeling's hand count (LV-ViT's published figures), s = K+1
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -61,14 +62,34 @@ def count_executed_macs(model: torch.nn.Module, img_size: int, batch: int = 1) -
     return counter.get_total_flops() / 2 / batch
 
 
+def embed_macs(patch_embed: torch.nn.Module, img_size: int) -> int:
+    """MACs of every convolution in the patch embedding for one image (one conv for DeiT, four for LV-ViT)."""
+    total = 0
+
+    def count(conv, _inputs, out):
+        nonlocal total
+        k = conv.kernel_size[0] * conv.kernel_size[1] * conv.in_channels // conv.groups
+        total += out.shape[1] * out.shape[2] * out.shape[3] * k
+
+    convs = [m for m in patch_embed.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [conv.register_forward_hook(count) for conv in convs]
+    try:
+        with torch.no_grad():
+            patch_embed(torch.zeros(1, 3, img_size, img_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
 def _dims(model):
     c = model.embed_dim
     n = model.patch_embed.num_patches + model.num_prefix_tokens
     hidden = model.blocks[0].mlp.fc1.out_features
-    patch = model.patch_embed.proj
-    p_macs = patch.in_channels * patch.kernel_size[0] * patch.kernel_size[1] * patch.out_channels
-    embed = model.patch_embed.num_patches * p_macs
+    embed = embed_macs(model.patch_embed, int(model.patch_embed.img_size[0]))
     head = c * model.num_classes if model.num_classes else 0
+    if isinstance(getattr(model, "aux_head", None), torch.nn.Linear):  # LV-ViT's dense head: every image token
+        head += model.patch_embed.num_patches * c * model.num_classes
     return c, n, hidden, embed, head
 
 
@@ -88,6 +109,19 @@ def analytic_macs(model, convention: str = "executed") -> float:
     return total
 
 
+def token_labeling_macs(model) -> float:
+    """MACs per image as Token Labeling counts them for LV-ViT (their published GFLOPs, which the IdleViT
+    paper quotes for LV-ViT-S at r = 1.0): stem convolutions plus, per block of s tokens, s * (4C^2 + 2Ch)
+    for the linear layers, 2s^2C for attention and fixed per-element charges for biases, residuals,
+    dropout (4), layer norm (5), GELU (8) and softmax (5 + 1 scale); classifier heads are not counted.
+    An idle block is charged as a block of s = K+1 tokens (selection cost left out)."""
+    c, n, hidden, embed, _ = _dims(model)
+    heads = model.blocks[0].attn.num_heads
+    per_token = 4 * c * c + 2 * c * hidden + 22 * c + 9 * hidden
+    per_token_pair = 2 * c + 10 * heads
+    return embed + sum(s * per_token + s * s * per_token_pair for s in tokens_per_block(model))
+
+
 def tokens_per_block(model) -> List[int]:
     n = model.patch_embed.num_patches + model.num_prefix_tokens
     return [n if k is None else k + 1 for k in model.keep_tokens]
@@ -100,4 +134,5 @@ def mac_report(model, model_name: str, keep_ratio: float, img_size: int) -> MacR
         gmacs_formula=analytic_macs(model, "executed") / 1e9,
         gmacs_paper=analytic_macs(model, "paper") / 1e9,
         tokens_per_block=tokens_per_block(model),
+        gmacs_token_labeling=token_labeling_macs(model) / 1e9,
     )

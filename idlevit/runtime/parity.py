@@ -36,6 +36,7 @@ PRECISION_THRESHOLDS = {
     "fp16": Thresholds(min_cosine=0.999, min_top1=0.99),
     "int8": Thresholds(min_cosine=0.99, min_top1=0.97),
 }
+PRECISION_THRESHOLDS["bf16"] = PRECISION_THRESHOLDS["fp16"]  # OpenVINO's bf16: a 16-bit float like fp16
 
 
 def thresholds_for(precision: str, **overrides) -> Thresholds:

@@ -4,7 +4,7 @@ Modelled on Polygraphy's `BaseRunner`: parity and benchmark code take any `Runne
 branch on the backend. A backend implements `_load`, `_infer` and `_close` (and may override
 `prepare` to stage inputs on its device ahead of timing). Add one with
 `register_runner(name, "package.module:Class")`; `make_runner(name, ...)` then imports it
-lazily (the TensorRT runner is registered as "trt").
+lazily (the TensorRT runner is registered as "trt", OpenVINO as "openvino").
 """
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ RUNNERS: Dict[str, str] = {
     "torch": "idlevit.runtime.torch_runner:TorchRunner",
     "ort": "idlevit.runtime.ort_runner:OrtRunner",
     "trt": "idlevit.runtime.trt_runner:TrtRunner",
+    "openvino": "idlevit.runtime.openvino_runner:OpenVinoRunner",
 }
 
 

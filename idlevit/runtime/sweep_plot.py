@@ -1,14 +1,14 @@
 """Plot of a keep-ratio sweep: throughput and speed-up against executed GMACs, with the ceiling."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
-from .paper import PAPER_DEIT_S_TABLE1
+from typing import Dict, List, Optional, Tuple
 
 
-def plot_sweep(records: List[Dict], path: str, title: str = "", paper_points: bool = True,
+def plot_sweep(records: List[Dict], path: str, title: str = "",
+               paper_points: Optional[Dict[float, Tuple[float, float]]] = None,
                machine: Optional[str] = None) -> None:
-    """records: dicts with backend, keep_ratio, gmacs_executed, throughput, speedup."""
+    """records: dicts with backend, keep_ratio, gmacs_executed, throughput, speedup; `paper_points`:
+    the paper's Table 1 rows for this model (keep ratio -> (GMACs, speed-up)), drawn when given."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -28,8 +28,8 @@ def plot_sweep(records: List[Dict], path: str, title: str = "", paper_points: bo
     xs = [lo + (base - lo) * i / 50 for i in range(51)]
     ax_sp.plot(xs, [base / x for x in xs], "k--", lw=1, label="MAC-ratio ceiling")
     if paper_points:
-        pg = [v[0] for v in PAPER_DEIT_S_TABLE1.values()]
-        ps = [v[1] for v in PAPER_DEIT_S_TABLE1.values()]
+        pg = [v[0] for v in paper_points.values()]
+        ps = [v[1] for v in paper_points.values()]
         ax_sp.plot(pg, ps, "s", mfc="none", color="gray", label="paper Table 1 (V100, paper GMACs)")
     ax_tp.set_xlabel("executed GMACs per image")
     ax_tp.set_ylabel("throughput (img/s)")

@@ -68,6 +68,9 @@ def test_parity_failure_exits_1(exported, tmp_path_factory, capsys):
     (["--keep-ratio", "0"], "outside (0, 1]"),
     (["--images", "/nonexistent/photos"], "image folder /nonexistent/photos not found"),
     (["-b", "0"], "-b 0 must be at least 1"),
+    (["--precision", "int8"], "--precision int8 contradicts"),
+    (["-n", "-1"], "-n -1 must be >= 0"),
+    (["-n", "100000000000"], "memory, more than the"),
 ])
 def test_contradicting_or_bad_flags_exit_2(exported, capsys, flags, needle):
     rc = run(["parity", "--onnx", exported, "-n", "2", "--threads", "1"] + flags)

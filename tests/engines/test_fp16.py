@@ -66,3 +66,25 @@ def test_fp16_refuses_bad_requests(tiny_onnx, fp16_onnx):
     except ImportError:
         with pytest.raises(UserError, match=r"pip install 'idlevit\[quant\]'"):
             convert_to_fp16(tiny_onnx[0], backend="modelopt")
+
+
+def test_fp16_without_our_metadata_says_what_it_kept_fp32(tiny_onnx, tmp_path):
+    model = onnx.load(tiny_onnx[0])
+    del model.metadata_props[:]
+    plain = str(tmp_path / "plain.onnx")
+    onnx.save(model, plain)
+    with pytest.warns(UserWarning, match=r"no idle-export metadata.*kept \d+ selection-path nodes behind 4 TopK "
+                                         r"node\(s\) and the LayerNormalization nodes in fp32"):
+        result = convert_to_fp16(plain, backend="onnxconverter")
+    assert len(result.selection_nodes) > 0
+
+
+def test_fp16_refuses_a_topk_count_that_contradicts_the_metadata(tiny_onnx, tmp_path):
+    model = onnx.load(tiny_onnx[0])
+    for prop in model.metadata_props:
+        if prop.key == "keep_tokens":
+            prop.value = prop.value.replace("null", "3", 1)     # one more idle block than TopK nodes
+    wrong = str(tmp_path / "wrong.onnx")
+    onnx.save(model, wrong)
+    with pytest.raises(UserError, match="has 4 TopK nodes but its metadata lists 5 idle blocks"):
+        convert_to_fp16(wrong, backend="onnxconverter")

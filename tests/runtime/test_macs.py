@@ -52,6 +52,38 @@ def test_report_tokens_tiny():
     assert rep.tokens_per_block == [197] * 3 + [99] * 3 + [50] * 3 + [25] * 3
 
 
+# LV-ViT-S rows of Table 1 that Token Labeling's own hand count reproduces (r = 0.7 ... 0.5 do not: README)
+PAPER_TABLE1_LVVIT_S_REPRODUCED = {1.0: 6.6, 0.9: 5.8, 0.8: 5.1}
+LVVIT_S_STEM = 112 * 112 * (3 * 64 * 7 * 7 + 2 * 64 * 64 * 3 * 3) + 14 * 14 * 64 * 8 * 8 * 384
+
+
+def test_lvvit_stem_and_dense_head_in_cost_model():
+    from idlevit.runtime.macs import embed_macs
+    model, _ = create_idlevit("idlevit_lvvit_s", 1.0, warn_random=False)
+    assert embed_macs(model.patch_embed, 224) == LVVIT_S_STEM
+    c, n, hidden = 384, 197, 1152
+    blocks = 16 * (4 * n * c * c + 2 * n * c * hidden + 2 * n * n * c)
+    heads = c * 1000 + 196 * c * 1000        # [CLS] head + the auxiliary head on every image token
+    assert analytic_macs(model, "executed") == LVVIT_S_STEM + blocks + heads
+
+
+@pytest.mark.parametrize("ratio,gmacs", sorted(PAPER_TABLE1_LVVIT_S_REPRODUCED.items()))
+def test_token_labeling_count_reproduces_lvvit_rows(ratio, gmacs):
+    from idlevit.runtime.macs import token_labeling_macs
+    model, _ = create_idlevit("idlevit_lvvit_s", ratio, warn_random=False)
+    assert round(token_labeling_macs(model) / 1e9, 1) == gmacs
+
+
+def test_token_labeling_count_of_full_lvvit_s():
+    """Token Labeling's count for LV-ViT-S at 224 px: stem + 16 blocks of 197 tokens, heads left out."""
+    from idlevit.runtime.macs import token_labeling_macs
+    model, _ = create_idlevit("idlevit_lvvit_s", 1.0, warn_random=False)
+    h, i, heads, s = 384, 1152, 6, 197
+    attn = 3 * h * h + h * s + 5 * s * heads + 4 * s * heads + s * heads + h * s + h * h + h + 4 * h + h + 5 * h
+    mlp = h * i + 8 * i + i + h * i + h + 4 * h + h + 5 * h
+    assert token_labeling_macs(model) == LVVIT_S_STEM + 16 * s * (attn + mlp)
+
+
 # (B, H, L, E) queries against (B, H, S, E) keys and values: softmax(qk^T)v is 2 * B*H*L*S*E MACs
 B, H, L, S, E = 2, 3, 5, 7, 8
 SDPA_CALLS = {
