@@ -98,3 +98,25 @@ def test_int8_of_an_elastic_file_calibrates_at_the_default_ratio(tiny_calib, tmp
     for ratio, min_cosine in ((0.9, 0.99), (0.5, 0.99), (0.3, 0.95)):
         report = ort_parity(elastic, out, x, keep_ratio=ratio)
         assert report.cosine_mean >= min_cosine, (ratio, report.rows())
+
+
+def test_modelopt_backend_quantizes_gemm_inputs_only_and_keeps_selection_fp32(tiny_onnx, tiny_calib, tmp_path):
+    """Runs where ModelOpt is installed (its own environment: see the README's [quant] note)."""
+    pytest.importorskip("modelopt.onnx.quantization",
+                        reason="NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])")
+    from idlevit.export.graph_checks import check_tensorrt_compat
+    out = str(tmp_path / "tiny.modelopt.onnx")
+    result = quantize_int8(tiny_onnx[0], tiny_calib, out, QuantizeOptions(backend="modelopt"))
+    model = onnx.load(out)
+    assert result.backend == "modelopt" and read_onnx_info(out).metadata["int8_backend"] == "modelopt"
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    readers = {n.op_type for n in model.graph.node if set(n.input) & dq_out}
+    assert readers and readers <= {"MatMul", "Gemm", "Conv"}, readers  # not LayerNorm, not the residual Adds
+    report = check_tensorrt_compat(out, expected_topk=4)                # TopK on fp32 scores, no Q/DQ on it
+    assert report.ok, report.issues
+    for node in model.graph.node:
+        if node.name in result.selection_nodes:
+            assert not set(node.input) & dq_out, f"{node.name} ({node.op_type}) reads a dequantized tensor"
+    x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
+    rep = ort_parity(tiny_onnx[0], out, x)
+    assert rep.cosine_min > 0.9 and rep.top1_agreement >= 0.8, (rep.cosine_min, rep.top1_agreement)
