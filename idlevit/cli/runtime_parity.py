@@ -42,7 +42,7 @@ def add_parity_args(p) -> None:
     g.add_argument("-n", "--num-random", type=int, default=64,
                    help="seeded random inputs added after the images (default: 64)")
     g.add_argument("--input-seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    t = p.add_argument_group("thresholds (default: SPEC §2 limits of --precision)")
+    t = p.add_argument_group("thresholds (default: design limits of --precision)")
     t.add_argument("--precision", choices=("fp32", "fp16", "int8", "bf16"), default=None,
                    help="which limits apply: fp32 max abs <= 1e-4 and top-1 100%%; fp16 cosine >= 0.999 and top-1 "
                         ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%%; bf16 (--backend openvino only: runs it in "

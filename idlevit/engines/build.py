@@ -1,6 +1,6 @@
 """ONNX -> TensorRT engine as a chain of small steps: plan -> parse -> configure -> build -> save.
 
-TensorRT 10 and 11 differ only in how precision is chosen (SPEC 2): TensorRT 10 takes the
+TensorRT 10 and 11 differ only in how precision is chosen (docs/design.md §3.2): TensorRT 10 takes the
 fp32 ONNX plus FP16/INT8 builder flags (weak typing), TensorRT 11 builds a strongly typed
 network whose precision comes from the ONNX itself (mixed FP16 ONNX, Q/DQ ONNX). Functions
 named *_trt10 hold the only TensorRT-10-only API calls (the API-name test relies on it).

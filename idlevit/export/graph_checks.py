@@ -1,4 +1,4 @@
-"""Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of SPEC §2."""
+"""Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of docs/design.md §3.1."""
 from __future__ import annotations
 
 import re
@@ -28,7 +28,7 @@ Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth S
 Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
 
-# Parsed by TensorRT, but not allowed in an IdleViT graph (SPEC §2 / issue 3).
+# Parsed by TensorRT, but not allowed in an IdleViT graph (docs/design.md §3.1).
 FORBIDDEN_OPS = {
     "ScatterND": "use ScatterElements (TensorRT rejects ScatterND with a reduction; index_put exports it)",
     "NonZero": "data-dependent output shape (boolean indexing exports it)",

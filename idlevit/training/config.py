@@ -1,4 +1,4 @@
-"""Fine-tuning settings; the defaults are the IdleViT paper's recipe (SPEC 1.6)."""
+"""Fine-tuning settings; the defaults are the IdleViT paper's recipe (docs/design.md §1.5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

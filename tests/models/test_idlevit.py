@@ -8,7 +8,7 @@ from tests.conftest import tiny_vit
 
 
 def _reference_scores(block, x):
-    """Per-head [CLS] logits averaged over heads, straight from timm's qkv (SPEC 1.2)."""
+    """Per-head [CLS] logits averaged over heads, straight from timm's qkv (docs/design.md §1.3)."""
     attn = block.attn
     B, N, C = x.shape
     qkv = attn.qkv(block.norm1(x)).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
