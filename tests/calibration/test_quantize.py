@@ -3,7 +3,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from idlevit.calibration.quantize import NpzCalibrationReader, QuantizeOptions, quantize_int8
+from idlevit.calibration.quantize import NpzCalibrationReader, QuantizeOptions, modelopt_available, quantize_int8
 from idlevit.engines.onnx_info import read_onnx_info
 from idlevit.errors import UserError
 from idlevit.runtime.ort_runner import OrtRunner
@@ -86,10 +86,10 @@ def test_quantize_refuses_bad_inputs(tiny_onnx, qdq, tmp_path):
     assert not (tmp_path / "q.onnx").exists() and [p.name for p in tmp_path.iterdir()] == ["c.npz"]
 
 
+@pytest.mark.skipif(not modelopt_available(),
+                    reason="NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])")
 def test_modelopt_backend_quantizes_gemm_inputs_only_and_keeps_selection_fp32(tiny_onnx, tiny_calib, tmp_path):
     """Runs where ModelOpt is installed (its own environment: see the README's [quant] note)."""
-    pytest.importorskip("modelopt.onnx.quantization",
-                        reason="NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])")
     from idlevit.export.graph_checks import check_tensorrt_compat
     out = str(tmp_path / "tiny.modelopt.onnx")
     result = quantize_int8(tiny_onnx[0], tiny_calib, out, QuantizeOptions(backend="modelopt"))
