@@ -3,7 +3,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from idlevit.calibration.quantize import NpzCalibrationReader, QuantizeOptions, quantize_int8
+from idlevit.calibration.quantize import NpzCalibrationReader, QuantizeOptions, modelopt_available, quantize_int8
 from idlevit.engines.onnx_info import read_onnx_info
 from idlevit.errors import UserError
 from idlevit.runtime.ort_runner import OrtRunner
@@ -100,10 +100,10 @@ def test_int8_of_an_elastic_file_calibrates_at_the_default_ratio(tiny_calib, tmp
         assert report.cosine_mean >= min_cosine, (ratio, report.rows())
 
 
+@pytest.mark.skipif(not modelopt_available(),
+                    reason="NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])")
 def test_modelopt_backend_quantizes_gemm_inputs_only_and_keeps_selection_fp32(tiny_onnx, tiny_calib, tmp_path):
     """Runs where ModelOpt is installed (its own environment: see the README's [quant] note)."""
-    pytest.importorskip("modelopt.onnx.quantization",
-                        reason="NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])")
     from idlevit.export.graph_checks import check_tensorrt_compat
     out = str(tmp_path / "tiny.modelopt.onnx")
     result = quantize_int8(tiny_onnx[0], tiny_calib, out, QuantizeOptions(backend="modelopt"))
