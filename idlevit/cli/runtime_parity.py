@@ -121,7 +121,8 @@ def run(args) -> int:
     from .reference_args import reference_from_args, reference_from_engine
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
     if args.onnx and args.precision:
-        check_precision_flag(args.onnx, args.precision)
+        # bf16 is a runtime precision (OpenVINO runs the fp32 file in bf16), the others name the file's own
+        check_precision_flag(args.onnx, "fp32" if args.precision == "bf16" else args.precision)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)

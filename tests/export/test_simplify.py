@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from idlevit.export.onnx_export import _to_onnx_proto
+from idlevit.export.onnx_export import _to_onnx_proto, _trace_inputs
 from idlevit.export.simplify import SimplifyError, simplify_onnx
 from idlevit.export import simplify as simplify_mod
 from idlevit.factory import create_idlevit
@@ -14,7 +14,7 @@ def raw_proto():
     model, _ = create_idlevit("test_vit", 0.5, img_size=64, warn_random=False)
     dummy = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        return _to_onnx_proto(model, dummy, 18, "torchscript"), dummy.numpy()
+        return _to_onnx_proto(*_trace_inputs(model, dummy, False), 18, "torchscript"), dummy.numpy()
 
 
 def test_auto_measures_both_and_keeps_the_smaller_equivalent_graph(raw_proto):
