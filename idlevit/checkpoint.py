@@ -4,14 +4,19 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import pickletools
 import re
-from typing import Dict, Mapping
+import zipfile
+from typing import Dict, List, Mapping
 
 import torch
 
 from .errors import UserError
 
 STATE_DICT_KEYS = ("model", "state_dict", "model_ema", "module")
+CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+# what weights-only loading itself unpickles in every checkpoint: never reported as code
+SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "_codecs.encode")
 
 
 def file_sha256(path: str) -> str:
@@ -29,8 +34,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     `torch.load(weights_only=True)`, so a file never runs code. A DDP `module.` prefix is
     stripped.
     """
-    if not os.path.isfile(path):
-        raise UserError(f"checkpoint {path} not found: pass --ckpt with the path of a local .pth/.safetensors file")
+    check_checkpoint_path(path)
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -38,19 +42,66 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
-            raise UserError(f"checkpoint {path} contains Python objects ({found.group(1)}) that weights-only "
-                            "loading refuses: re-save it as a state dict with torch.save(model.state_dict(), path)"
-                            ) from None
-        raise UserError(f"checkpoint {path} is corrupt or unreadable (not a PyTorch or safetensors file): "
-                        "re-download or re-save it") from None
+        raise UserError(refused_pickle_message(path, e)) from None
     except Exception as e:  # torch/safetensors raise RuntimeError, EOFError, zip and header errors
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"checkpoint {path} is corrupt or unreadable ({first[:120]}): "
                         "re-download or re-save it") from None
     state = _unwrap(obj, path)
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def check_checkpoint_path(path: str, flag: str = "--ckpt") -> None:
+    """A checkpoint path must be an existing file; a folder gets the files inside it named."""
+    if os.path.isdir(path):
+        inside = sorted(f for f in os.listdir(path) if f.endswith(CHECKPOINT_EXTENSIONS))
+        found = f" (it holds {', '.join(inside[:3])})" if inside else ""
+        raise UserError(f"checkpoint {path} is a folder, not a file{found}: pass {flag} with the path of the "
+                        ".pth/.safetensors file inside it")
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint {path} not found: pass {flag} with the path of a local .pth/.safetensors file")
+
+
+def refused_pickle_message(path: str, error: Exception) -> str:
+    """Why weights-only loading refused `path`: code in its pickle (named), or a file that is no checkpoint.
+
+    The name comes from the pickle's own GLOBAL/STACK_GLOBAL opcodes, so the message does not
+    depend on how a torch version words its error; the error text is only the fallback.
+    """
+    names = [n for n in pickled_globals(path) if not n.startswith(SAFE_GLOBAL_PREFIXES)]
+    if not names:
+        found = re.search(r"GLOBAL\s+([\w.]+)", str(error), re.IGNORECASE)
+        names = [found.group(1)] if found else []
+    if names:
+        shown = ", ".join(dict.fromkeys(n.split(".", 1)[1] if n.startswith(("builtins.", "__builtin__.")) else n
+                                        for n in names))
+        return (f"checkpoint {path} holds code and was refused: it contains Python objects ({shown}) that would "
+                "run when unpickled, and weights-only loading runs none: re-save only the tensors, "
+                "torch.save(model.state_dict(), path), from a copy you trust")
+    return f"checkpoint {path} is corrupt or unreadable (not a PyTorch or safetensors file): re-download or re-save it"
+
+
+def pickled_globals(path: str) -> List[str]:
+    """module.name of every class or function the checkpoint's pickle would import, in file order."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            blobs = [archive.read(n) for n in archive.namelist() if n.endswith(".pkl")]
+    except (zipfile.BadZipFile, OSError):
+        return []
+    names: List[str] = []
+    for blob in blobs:
+        strings: List[str] = []
+        try:
+            for op, arg, _ in pickletools.genops(blob):
+                if op.name in ("GLOBAL", "INST"):
+                    names.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(".".join(strings[-2:]))
+                elif isinstance(arg, str):
+                    strings.append(arg)
+        except (ValueError, EOFError):   # a truncated or garbled pickle: report what was read
+            pass
+    return names
 
 
 def _unwrap(obj, path: str) -> Mapping[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """Build an IdleViT from a model name, keep ratio and optional local checkpoint (used by every CLI)."""
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -10,6 +11,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .errors import UserError
+from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
 from .models import backbone_name, make_idle
 from .models.selection import check_keep_ratio
 
@@ -46,10 +48,12 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
     if not timm.is_model(backbone):
         raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* / idlevit_lvvit_* names or a timm ViT name "
                         "such as deit3_small_patch16_224")
-    if img_size is not None:
-        kwargs["img_size"] = img_size
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
+    if img_size is not None or kwargs:
+        check_build_args(model_name, img_size, **kwargs)
+    if img_size is not None:
+        kwargs["img_size"] = img_size
     torch.manual_seed(seed)
     try:
         model = timm.create_model(backbone, pretrained=False, **kwargs)
@@ -64,6 +68,64 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
         warnings.warn(f"no --ckpt given: {model_name} uses seeded random weights (seed {seed}); "
                       "numbers are for speed and parity, not accuracy", stacklevel=2)
     return model.eval(), source
+
+
+def check_build_args(model_name: str, img_size: Optional[int] = None, **kwargs) -> None:
+    """Refuse a bad image size or model argument on a weightless (meta-device) build, before allocating.
+
+    The image size must be a positive multiple of the patch size and one image's forward must fit
+    in the memory left; a model argument of the wrong type is named with the type it needs.
+    """
+    backbone = backbone_name(model_name)
+    try:
+        probe = _meta_model(backbone, **kwargs)
+    except (ValueError, TypeError, AssertionError) as e:
+        cls = type(_meta_model(backbone))
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise UserError(_text_for_number(cls, kwargs) or f"cannot build {model_name} with {given} ({first}): "
+                        f"check these model arguments against timm's {cls.__name__}") from None
+    wrong = _text_for_number(type(probe), kwargs)   # timm takes qkv_bias='no' as True: refuse it here
+    if wrong:
+        raise UserError(wrong)
+    if img_size is None:
+        return
+    check_image_size(img_size, int(probe.patch_embed.patch_size[0]))
+    check_fits_memory(forward_bytes(probe, img_size=img_size), f"{model_name} at --img-size {img_size}",
+                      f"pass a smaller --img-size (the model's own is {image_size(probe)})")
+
+
+def _meta_model(backbone: str, **kwargs):
+    """The timm model without weights (meta device, no init): its structure costs no memory or time."""
+    with torch.device("meta"):
+        return timm.create_model(backbone, pretrained=False, weight_init="skip", **kwargs)
+
+
+def _text_for_number(cls, kwargs: dict) -> Optional[str]:
+    """The error for a model argument given as text where `cls` takes a number or a flag, else None."""
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
+    for key, value in kwargs.items():
+        default = defaults.get(key)
+        if isinstance(value, str) and isinstance(default, (bool, int, float)):
+            need = "True or False" if isinstance(default, bool) else "a number"
+            return f"model argument {key}={value!r} is not {need}: pass e.g. {key}={default!r} (timm's default)"
+    return None
+
+
+def forward_bytes(model, batch: int = 1, img_size: Optional[int] = None) -> int:
+    """Estimated bytes of one eval forward of `model` on `batch` images (at `img_size`), inputs included."""
+    patch = model.patch_embed.patch_size
+    blocks = list(model.blocks)
+    return vit_forward_bytes(img_size or image_size(model), int(patch[0] if isinstance(patch, (tuple, list)) else patch),
+                             int(model.embed_dim), len(blocks), int(blocks[0].attn.num_heads) if blocks else 1, batch)
+
+
+def check_batch_fits(model, batch: int, flag: str = "-b/--batch-size", forward_on_cpu: bool = True) -> None:
+    """A batch of at least one image whose inputs (and CPU forward) fit in the memory left."""
+    check_batch_size(batch, flag)
+    img = image_size(model)
+    need = forward_bytes(model, batch) if forward_on_cpu else batch * 3 * img * img * FLOAT_BYTES
+    check_fits_memory(need, f"{flag} {batch} at {img} px", f"pass a smaller {flag}")
 
 
 def image_size(model) -> int:

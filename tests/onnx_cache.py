@@ -17,6 +17,8 @@ LVVIT_S_07 = ("idlevit_lvvit_s", 0.7, 224, "dynamo")    # the paper's second bac
 # timm's 6-block test ViT at 64 px (16 image tokens): the cheap graph for CLI and unit tests
 TEST_VIT_05 = ("test_vit", 0.5, 64, "dynamo")
 TEST_VIT_10 = ("test_vit", 1.0, 64, "dynamo")
+# the same weights as one elastic file (keep ratio chosen per call, 0.5 by default)
+TEST_VIT_ELASTIC = ("test_vit", 0.5, 64, "dynamo", "elastic")
 
 
 # pytest runs two workers on two cores: one thread each (two would oversubscribe and spin)
@@ -41,15 +43,17 @@ def cached(tmp_path_factory, name: str, build: Callable[[str], None]) -> str:
 
 
 def export_config(tmp_path_factory, config) -> str:
-    """Cached ONNX export of (model, keep ratio, img size, exporter) with seed-0 weights."""
-    model_name, keep_ratio, img_size, exporter = config
+    """Cached ONNX export of (model, keep ratio, img size, exporter[, "elastic"]) with seed-0 weights."""
+    model_name, keep_ratio, img_size, exporter, *flags = config
+    elastic = "elastic" in flags
 
     def build(path):
         from idlevit.export import export_model
         from idlevit.factory import create_idlevit
         model, source = create_idlevit(model_name, keep_ratio, img_size=img_size, seed=0, warn_random=False)
-        export_model(model, model_name, source, path, exporter=exporter, threads=THREADS)
-    return cached(tmp_path_factory, f"{model_name}_r{keep_ratio}_{img_size}_{exporter}.onnx", build)
+        export_model(model, model_name, source, path, exporter=exporter, threads=THREADS, elastic=elastic)
+    suffix = "_elastic" if elastic else ""
+    return cached(tmp_path_factory, f"{model_name}_r{keep_ratio}_{img_size}_{exporter}{suffix}.onnx", build)
 
 
 def photos_dir(tmp_path_factory) -> str:

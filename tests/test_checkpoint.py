@@ -89,3 +89,34 @@ def test_no_state_dict_inside(tmp_path):
     torch.save({"epoch": 3}, path)
     with pytest.raises(UserError, match="holds no state dict"):
         load_checkpoint(torch.nn.Linear(1, 1), str(path))
+
+
+def test_pickled_system_call_holds_code_and_is_refused(tmp_path):
+    """torch words this refusal differently by version ('blocked module' on 2.14); the pickle itself names it."""
+    import os
+
+    class Shell:
+        def __reduce__(self):
+            return (os.system, ("echo ran code",))
+    path = tmp_path / "shell.pth"
+    torch.save({"model": Shell()}, path)
+    with pytest.raises(UserError, match=r"holds code and was refused.*\((posix|nt)\.system\)") as e:
+        read_state_dict(str(path))
+    assert "corrupt" not in str(e.value) and "weights_only=False" not in str(e.value)
+
+
+def test_pickled_globals_are_read_from_the_file(tmp_path):
+    from collections import Counter
+
+    from idlevit.checkpoint import pickled_globals
+    path = tmp_path / "c.pth"
+    torch.save({"w": torch.zeros(2), "counts": Counter("ab")}, path)
+    names = pickled_globals(str(path))
+    assert "collections.Counter" in names and any(n.startswith("torch.") for n in names)
+    assert pickled_globals(str(tmp_path)) == [] and pickled_globals(__file__) == []
+
+
+def test_folder_given_as_checkpoint_names_its_files(tmp_path):
+    (tmp_path / "model.pth").write_bytes(b"")
+    with pytest.raises(UserError, match=r"is a folder, not a file \(it holds model.pth\): pass --ckpt"):
+        read_state_dict(str(tmp_path))

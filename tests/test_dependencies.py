@@ -17,14 +17,19 @@ def _modules():
 
 
 def _scripts():
-    return sorted(ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("idlevit."))
+    return sorted(ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith(("idlevit.", "idlevit_launch:")))
+
+
+def _verbs():
+    """Tools with verbs -> their verbs (each verb's --help is checked too)."""
+    from idlevit.cli import deploy, runtime
+    return {"idle-runtime": list(runtime.VERBS), "idle-deploy": list(deploy.VERBS)}
 
 
 def _help_calls():
-    """(script, argv) for every tool's --help, and every idle-runtime verb's."""
-    from idlevit.cli.runtime import VERBS
+    """(script, argv) for every tool's --help, and every verb's."""
     calls = [(s, ["--help"]) for s in _scripts()]
-    return calls + [("idle-runtime", [verb, "--help"]) for verb in VERBS]
+    return calls + [(script, [verb, "--help"]) for script, verbs in _verbs().items() for verb in verbs]
 
 
 def test_every_submodule_imports_without_heavy_deps():
@@ -47,5 +52,5 @@ def test_help(script, argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage:")
-    if len(argv) > 1 or script != "idle-runtime":  # option help strings end with their default
+    if len(argv) > 1 or script not in _verbs():  # option help strings end with their default
         assert "(default:" in out.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+import zipfile
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ..engines.onnx_info import OnnxInfo
 from ..errors import UserError
 from ..fileio import atomic_output
-from ..runtime.inputs import IMAGE_EXTENSIONS
+from ..runtime.inputs import IMAGE_EXTENSIONS, read_rgb
 
 
 def eval_transform_of(onnx_path: str):
@@ -45,15 +46,10 @@ def pick_images(paths: Sequence[str], num: int, seed: int) -> List[str]:
 
 def load_images(paths: Sequence[str], transform, img_size: int, progress: bool = True) -> np.ndarray:
     """(N, 3, H, W) float32 after the eval transform, with a progress bar."""
-    from PIL import Image
     from tqdm import tqdm
     batch = np.empty((len(paths), 3, img_size, img_size), np.float32)
     for i, path in enumerate(tqdm(paths, desc="calibration images", unit="img", disable=not progress)):
-        try:
-            with Image.open(path) as img:
-                batch[i] = transform(img.convert("RGB")).numpy()
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read image {path} ({e}): remove it from the folder") from None
+        batch[i] = transform(read_rgb(path)).numpy()
     return batch
 
 
@@ -69,10 +65,13 @@ def read_calib_npz(path: str, input_name: Optional[str] = None) -> np.ndarray:
     if not os.path.isfile(path):
         raise UserError(f"calibration file {path} does not exist: make one with idle-calibrate")
     try:
-        with np.load(path) as data:
+        with np.load(path) as data:   # allow_pickle stays False: a pickle in the file would run code
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read calibration file {path} ({e}): make it again with idle-calibrate") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError):   # .npy: no `with`
+        arrays = None
+    if arrays is None:
+        raise UserError(f"cannot read calibration file {path}: it is not a .npz of float32 images (files "
+                        "holding Python objects are refused); make it again with idle-calibrate --images")
     if input_name in arrays:
         batch = arrays[input_name]
     elif len(arrays) == 1:

@@ -39,7 +39,8 @@ def build_parser() -> ArgumentParser:
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ..calibration.dataset import build_calibration_set, read_calib_npz
-    from ..calibration.quantize import QuantizeOptions, quantize_int8
+    from ..calibration.quantize import QuantizeOptions, check_fp32_source, quantize_int8
+    from ..limits import check_batch_size
     from ..engines.onnx_info import read_onnx_info
     if args.images is not None and args.output is None:
         args.output = "calib.npz"
@@ -49,7 +50,10 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError("--calib without --qdq does nothing: pass --qdq model.qdq.onnx")
     for path in filter(None, (args.output, args.qdq)):
         check_output_path(path)
+    check_batch_size(args.batch_size)
     info = read_onnx_info(args.onnx)
+    if args.qdq:
+        check_fp32_source(args.onnx, info.precision)   # before calib.npz is written
     rows = []
     if args.images is not None:
         images = build_calibration_set(args.images, info, args.output, args.num_images, args.seed,

@@ -9,7 +9,7 @@ import warnings
 from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import atomic_output, check_output_path  # noqa: F401  (re-exported for CLIs)
+from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
 from ..factory import DEFAULT_MODEL
 
 EXIT_BAD_INPUT = 2
@@ -71,6 +71,14 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def run_verbs(build_parser: Callable[[], argparse.ArgumentParser], argv: Optional[Sequence[str]] = None) -> int:
+    """Main of a tool with verbs: each verb's parser sets `run(args) -> int`."""
+    def _main(args_list):
+        args = build_parser().parse_args(args_list)
+        return args.run(args)
+    return run_cli(_main, argv)
 
 
 def write_json(obj, path: Optional[str] = None) -> None:

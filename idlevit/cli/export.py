@@ -1,4 +1,4 @@
-"""`idle-export`: IdleViT to a checked ONNX file (TopK/GatherElements/ScatterElements, batch the only dynamic axis)."""
+"""`idle-export`: IdleViT to a checked ONNX file (TopK, row Gather/ScatterElements, batch the only dynamic axis)."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,7 @@ def add_export_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="idle-export", description="Export IdleViT to ONNX: constant K per idle block (TopK "
-                       "sorted, last axis), GatherElements/ScatterElements only, batch the only dynamic axis. "
+                       "sorted, last axis), row Gathers and a row-map ScatterElements, batch the only dynamic axis. "
                        "The file is checked (onnx.checker, TensorRT op rules, ONNX Runtime vs PyTorch) before it "
                        "is renamed into place.")
     add_model_args(p)
@@ -38,13 +38,19 @@ def build_parser() -> ArgumentParser:
                         "accepts any batch (default: 2)")
     p.add_argument("--check-forward", action=argparse.BooleanOptionalAction, default=True,
                    help="compare ONNX Runtime with PyTorch at batch 1, 3 and the export batch (default: on)")
+    p.add_argument("--elastic", action="store_true",
+                   help="one file for every keep ratio: each idle stage's K is the length of an extra input "
+                        "keep_tokens.<s> (1..N), chosen per call (--keep-ratio of the runtime tools); "
+                        "--keep-ratio here is the file's default (default: off)")
     p.add_argument("--selection-outputs", action="store_true",
                    help="also output each idle block's TopK indices as topk_indices.<i> (default: off)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON (default: off)")
     return p
 
 
-def default_output(model: str, keep_ratio: float, keep_ratios=None) -> str:
+def default_output(model: str, keep_ratio: float, keep_ratios=None, elastic: bool = False) -> str:
+    if elastic:
+        return f"{model}_elastic.onnx"
     return f"{model}_custom.onnx" if keep_ratios else f"{model}_r{keep_ratio:g}.onnx"
 
 
@@ -52,17 +58,17 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..export import ExportCheckError, export_model
     from ..export.onnx_export import check_exportable
     args = build_parser().parse_args(argv)
-    output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios)
+    output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios, args.elastic)
     check_output_path(output)  # before minutes of work
     model, source = model_from_args(args)
-    check_exportable(model, opset=args.opset, batch=args.batch_size, exporter=args.exporter)
+    check_exportable(model, opset=args.opset, batch=args.batch_size, exporter=args.exporter, elastic=args.elastic)
     print(f"exporting {args.model} (K per block "
           f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}) with the {args.exporter} exporter...",
           file=sys.stderr)
     try:
         report = export_model(model, args.model, source, output, opset=args.opset, batch=args.batch_size,
                               exporter=args.exporter, simplify=args.simplify, check_forward=args.check_forward,
-                              selection_outputs=args.selection_outputs)
+                              selection_outputs=args.selection_outputs, elastic=args.elastic)
     except ExportCheckError as e:
         print(f"error: {e} (nothing written)", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -82,8 +88,13 @@ def print_report(report) -> None:
     print(f"  {report.simplify.summary()}")
     if report.graph_check:
         print("  " + report.graph_check.summary().replace("\n", "\n  "))
+    if meta.elastic:
+        low, high = meta.keep_token_range
+        print(f"  elastic: K per idle stage {low}..{high} from the length of inputs keep_tokens.1-3, "
+              f"default keep ratio {meta.keep_ratio:g}")
     for c in report.forward_checks:
-        print(f"  ONNX Runtime vs PyTorch, batch {c.batch}: max abs diff {c.max_abs_diff:.2e}, "
+        at = "" if c.keep_ratio is None else f", keep ratio {c.keep_ratio:g}"
+        print(f"  ONNX Runtime vs PyTorch, batch {c.batch}{at}: max abs diff {c.max_abs_diff:.2e}, "
               f"top-1 agreement {c.top1_agreement:.3f}")
 
 

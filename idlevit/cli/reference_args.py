@@ -14,7 +14,8 @@ def add_reference_args(parser: argparse.ArgumentParser,
     g = parser.add_argument_group(title)
     g.add_argument("--model", default=None, help=f"model name {FROM_METADATA}")
     g.add_argument("--keep-ratio", type=keep_ratio_arg, default=None,
-                   help=f"base keep ratio r in (0, 1] {FROM_METADATA}")
+                   help=f"base keep ratio r in (0, 1]; on an elastic file (idle-export --elastic) the ratio to run "
+                        f"at, chosen per run {FROM_METADATA}")
     g.add_argument("--keep-ratios", type=keep_ratio_arg, nargs="+", default=None,
                    help=f"explicit ratio per block {FROM_METADATA}")
     g.add_argument("--ckpt", default=None,

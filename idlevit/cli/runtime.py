@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, run_cli
+from .common import ArgumentParser, run_verbs
 
 # verb -> module under idlevit.cli; each module has add_parser(subparsers) and run(args) -> int
 VERBS = {
@@ -14,25 +14,21 @@ VERBS = {
     "validate": "runtime_validate",
     "show": "runtime_show",
     "sweep": "runtime_sweep",
+    "lineup": "runtime_lineup",
 }
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="idle-runtime", description="Run, measure and validate IdleViT "
-                                     "on PyTorch, ONNX Runtime and TensorRT.")
+                                     "on PyTorch, ONNX Runtime, OpenVINO and TensorRT.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=ArgumentParser, metavar="{" + ",".join(VERBS) + "}")
     for verb, module in VERBS.items():
         importlib.import_module(f"idlevit.cli.{module}").add_parser(sub)
     return parser
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_cli(_main, argv)
+    return run_verbs(build_parser, argv)
 
 
 if __name__ == "__main__":

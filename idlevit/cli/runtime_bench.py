@@ -8,6 +8,9 @@ import tempfile
 from .common import print_table, write_json
 from .reference_args import add_reference_args
 
+# --int8-kernels -> OrtRunner(exact_int8=...): None lets the runner decide from the CPU's flags
+EXACT_INT8 = {"auto": None, "exact": True, "default": False}
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="throughput/latency vs the keep-ratio-1.0 baseline, and efficiency",
@@ -16,7 +19,8 @@ def add_parser(sub) -> None:
                        "executed-MAC ratio. With --backend ort and no --onnx/--baseline-onnx, both are exported to a "
                        "temporary folder first. --backend trt times two engines from idle-trt-build "
                        "(--engine, --baseline-engine).")
-    p.add_argument("--backend", choices=("torch", "ort", "trt"), default="ort", help="runtime to time (default: ort)")
+    p.add_argument("--backend", choices=("torch", "ort", "trt", "openvino"), default="ort",
+                   help="runtime to time; ort and openvino run ONNX files on the CPU (default: ort)")
     p.add_argument("--engine", default=None, help="IdleViT TensorRT engine for --backend trt (default: none)")
     p.add_argument("--baseline-engine", default=None,
                    help="keep-ratio-1.0 TensorRT engine of the same weights for --backend trt (default: none)")
@@ -24,7 +28,10 @@ def add_parser(sub) -> None:
                    help="trt only: replay each engine from a captured CUDA graph (default: off)")
     p.add_argument("--onnx", default=None, help="IdleViT ONNX file for --backend ort (default: export one)")
     p.add_argument("--baseline-onnx", default=None,
-                   help="keep-ratio-1.0 ONNX file of the same weights (default: export one)")
+                   help="plain ViT ONNX to time as the baseline: idle-export --keep-ratio 1.0 of the same weights, "
+                        "or any plain ViT file of the same input and output shapes, e.g. a torch.onnx.export of the "
+                        "timm backbone (default: export the keep-ratio-1.0 model in the fastest form we know, "
+                        "the TorchScript exporter's graph)")
     add_reference_args(p, "model (with --onnx every flag defaults to its metadata and one that disagrees is an error; "
                           "without --onnx: idlevit_deit_small_patch16_224, keep ratio 0.7, seed 0)")
     add_bench_args(p)
@@ -39,8 +46,22 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", type=int, default=0, metavar="CALLS",
                    help="ort only: after timing, profile CALLS calls of each model and print time per op type "
                         "(default: 0, off)")
+    add_onnx_variant_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON (default: off)")
     p.set_defaults(run=run)
+
+
+def add_onnx_variant_args(p) -> None:
+    """INT8 and OpenVINO precision flags (shared by bench and sweep)."""
+    g = p.add_argument_group("INT8 and OpenVINO")
+    g.add_argument("--qdq", default=None,
+                   help="ort/openvino: also time this INT8 Q/DQ ONNX of --onnx (from idle-calibrate) in the same "
+                        "rounds and report its speedup over the fp32 baseline (default: none)")
+    g.add_argument("--int8-kernels", choices=tuple(EXACT_INT8), default="auto",
+                   help="ONNX Runtime int8 GEMMs: exact u8u8 or the default u8s8 kernels; auto = exact only on x86 "
+                        "CPUs without VNNI, where u8s8 saturates (default: auto)")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="openvino only: INFERENCE_PRECISION_HINT f32 or bf16 (default: fp32)")
 
 
 def add_bench_args(p) -> None:
@@ -54,23 +75,36 @@ def add_bench_args(p) -> None:
                    help="intra-op CPU threads (default: the CPUs this process may use)")
 
 
+def check_timing_args(args) -> None:
+    """-b, --iters, --rounds >= 1 and --warmup >= 0 (bench and sweep)."""
+    from ..limits import check_batch_size, check_count
+    check_batch_size(args.batch_size)
+    check_count(args.iters, "--iters")
+    check_count(args.rounds, "--rounds")
+    check_count(args.warmup, "--warmup", minimum=0)
+
+
 def _models(args):
-    """(idle model, source, model name) from --onnx metadata or the model flags."""
+    """(idle model, source, model name, elastic ratio) from --onnx/--engine metadata or the model flags.
+
+    The elastic ratio is --keep-ratio on an elastic file (the idle runner is set to it), else None.
+    """
     from ..factory import DEFAULT_MODEL, create_idlevit
+    from ..runtime.reference import elastic_ratio_of
     if args.backend == "trt":
         from .reference_args import reference_from_engine
         model, source, meta = reference_from_engine(args, args.engine, warn_random=False)
-        return model, source, meta.model_name
+        return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     if args.onnx:
         from .reference_args import reference_from_args
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
-        return model, source, meta.model_name
+        return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     name = args.model or DEFAULT_MODEL
     model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
                                    keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
                                    seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
                                    warn_random=False)
-    return model, source, name
+    return model, source, name, None
 
 
 def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
@@ -103,22 +137,27 @@ def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..factory import image_size
+    from ..factory import check_batch_fits, image_size
     from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
     from ..runtime.reference import baseline_of
-    if args.backend == "torch" and (args.onnx or args.baseline_onnx):
-        raise UserError("--onnx/--baseline-onnx need --backend ort: drop them or pass --backend ort")
+    if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
+        raise UserError("--onnx/--baseline-onnx/--qdq need --backend ort or openvino: drop them or pass --backend ort")
+    if args.precision != "fp32" and args.backend != "openvino":
+        raise UserError(f"--precision {args.precision} is OpenVINO's: pass --backend openvino or drop --precision")
+    if args.qdq and not args.onnx:
+        raise UserError("--qdq needs the --onnx file it was quantized from: pass --onnx")
     if (args.backend == "trt") != bool(args.engine and args.baseline_engine) or \
             (args.backend != "trt" and (args.engine or args.baseline_engine or args.cuda_graph)):
         raise UserError("--backend trt times two engines: pass both --engine and --baseline-engine "
                         "(build them with idle-trt-build); --engine/--baseline-engine/--cuda-graph need --backend trt")
-    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
-        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
-    model, source, name = _models(args)
+    check_timing_args(args)
+    model, source, name, elastic_ratio = _models(args)
+    check_batch_fits(model, args.batch_size, forward_on_cpu=args.backend != "trt" and "cuda" not in args.device
+                     and args.provider == "cpu")
     baseline = baseline_of(model)
     img = image_size(model)
-    if args.baseline_onnx:
-        check_baseline_onnx(args.baseline_onnx, name, source, img)
+    if args.qdq:
+        check_qdq_onnx(args.qdq, args.onnx)
     if args.baseline_engine:
         check_baseline_engine(args.baseline_engine, name, source, img)
     gmacs_idle, gmacs_base = executed_gmacs(model, img), executed_gmacs(baseline, img)
@@ -129,15 +168,28 @@ def run(args) -> int:
             from ..runtime.trt_runner import TrtRunner
             idle_runner, base_runner = (TrtRunner(args.engine, cuda_graph=args.cuda_graph),
                                         TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
+            idle_runner.set_keep_ratio(elastic_ratio)
         else:
+            from ..runtime.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
+            if not args.baseline_onnx:
+                print(f"exporting the baseline model to a temporary ONNX file ({BASELINE_EXPORTER} exporter)...",
+                      file=sys.stderr)
+            base_file = resolve_baseline(args.baseline_onnx, export_to=os.path.join(tmp, "baseline.onnx"),
+                                         baseline_model=baseline, model_name=name, source=source, img_size=img,
+                                         check_same=lambda p: check_baseline_onnx(p, name, source, img))
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
-            base_path = args.baseline_onnx or _export(baseline, name, source, os.path.join(tmp, "baseline.onnx"),
-                                                      "baseline", args)
+            base_path = base_file.path
             idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
+            idle_runner.set_keep_ratio(elastic_ratio)
+        extras = {"int8": onnx_runner(args, args.qdq).set_keep_ratio(elastic_ratio)} if args.qdq else None
         result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
-                                        iters=args.iters, rounds=args.rounds, progress=True)
+                                        iters=args.iters, rounds=args.rounds, progress=True, extras=extras)
         result.setup.update({"model": name, "keep_ratios": list(model.keep_ratios), "img_size": img})
+        if args.backend in ("ort", "openvino"):
+            result.setup["baseline_file"] = base_file.to_json()
+            if not args.baseline_onnx:
+                result.setup["baseline_file"]["path"] = "(temporary file)"
         profile = _profile(args, idle_path, base_path, img) if args.backend == "ort" and args.profile else None
     if args.json:
         out = result.to_json()
@@ -167,9 +219,27 @@ def _torch_runners(args, model, baseline):
 
 
 def _ort_runners(args, idle_path, base_path):
+    return onnx_runner(args, idle_path), onnx_runner(args, base_path)
+
+
+def onnx_runner(args, path):
+    """An ONNX file on --backend ort or openvino, with --int8-kernels / --precision."""
+    exact = EXACT_INT8[args.int8_kernels]
+    if args.backend == "openvino":
+        from ..runtime.openvino_runner import OpenVinoRunner
+        return OpenVinoRunner(path, precision="bf16" if args.precision == "bf16" else "f32", threads=args.threads)
     from ..runtime.ort_runner import OrtRunner
-    return (OrtRunner(idle_path, provider=args.provider, threads=args.threads),
-            OrtRunner(base_path, provider=args.provider, threads=args.threads))
+    return OrtRunner(path, provider=args.provider, threads=args.threads, exact_int8=exact)
+
+
+def check_qdq_onnx(path: str, onnx_path: str) -> None:
+    """A --qdq file must be quantized from the --onnx file (same schedule and weights in its metadata)."""
+    from ..errors import UserError
+    from ..export.metadata import read_metadata
+    q, f = read_metadata(path), read_metadata(onnx_path)
+    if (q.model_name, q.keep_tokens, q.seed, q.ckpt_sha256) != (f.model_name, f.keep_tokens, f.seed, f.ckpt_sha256):
+        raise UserError(f"--qdq {path} was not quantized from {onnx_path} (other model, keep ratios or weights): "
+                        f"idle-calibrate --onnx {onnx_path} --images DIR --qdq {path}")
 
 
 def _profile(args, idle_path, base_path, img):
@@ -182,9 +252,12 @@ def _profile(args, idle_path, base_path, img):
 def print_setup(setup: dict) -> None:
     runner = ", ".join(f"{k} {v}" for k, v in setup.items()
                        if k not in ("batch", "warmup", "iters", "rounds", "order", "model", "keep_ratios", "img_size",
-                                    "python", "cpu", "machine"))
+                                    "python", "cpu", "machine", "baseline_file"))
     print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
           f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
+    if "baseline_file" in setup:
+        from ..runtime.baseline_onnx import BaselineFile
+        print(BaselineFile(**setup["baseline_file"]).describe())
     print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
           f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "
           f"python {setup['python']}")

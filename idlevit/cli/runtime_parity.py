@@ -11,8 +11,8 @@ EXIT_PARITY_FAILED = 1
 
 def add_parser(sub) -> None:
     p = sub.add_parser("parity", help="compare an ONNX file or TensorRT engine with the PyTorch reference",
-                       description="Run an exported ONNX file on ONNX Runtime and the fp32 PyTorch reference (rebuilt "
-                       "from the file's metadata) on real images and seeded random inputs; report max/mean abs "
+                       description="Run an exported ONNX file on ONNX Runtime (or OpenVINO) and the fp32 PyTorch "
+                       "reference (rebuilt from the file's metadata) on real images and seeded random inputs; report max/mean abs "
                        "diff, cosine, top-1/top-5 agreement and per-block selection agreement. Exit 0 pass, "
                        "1 parity failure, 2 bad input.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
                      help="TensorRT engine from idle-trt-build, run on the GPU (default: none; this or --onnx)")
     add_reference_args(p)
     add_parity_args(p)
+    p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
+                   help="runtime for --onnx: ONNX Runtime or OpenVINO (CPU; f32, or bf16 with --precision bf16) "
+                        "(default: ort)")
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
     p.add_argument("--threads", type=int, default=None,
@@ -39,10 +42,11 @@ def add_parity_args(p) -> None:
     g.add_argument("-n", "--num-random", type=int, default=64,
                    help="seeded random inputs added after the images (default: 64)")
     g.add_argument("--input-seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    t = p.add_argument_group("thresholds (default: SPEC §2 limits of --precision)")
-    t.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
+    t = p.add_argument_group("thresholds (default: design limits of --precision)")
+    t.add_argument("--precision", choices=("fp32", "fp16", "int8", "bf16"), default=None,
                    help="which limits apply: fp32 max abs <= 1e-4 and top-1 100%%; fp16 cosine >= 0.999 and top-1 "
-                        ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%% (default: the file's metadata, else fp32)")
+                        ">= 99%%; int8 cosine >= 0.99 and top-1 >= 97%%; bf16 (--backend openvino only: runs it in "
+                        "bf16) the fp16 limits (default: the file's metadata, else fp32)")
     t.add_argument("--atol", type=float, default=None,
                    help="max abs logit diff (default: 1e-4 for fp32, else unchecked)")
     t.add_argument("--rtol", type=float, default=None, help="relative tolerance added to --atol (default: 0)")
@@ -61,20 +65,48 @@ def thresholds_from_args(args, precision: str):
 
 def inputs_from_args(args, meta):
     """(inputs array, description) from --images / -n, with the file's eval transform."""
-    from ..errors import UserError
+    from ..limits import FLOAT_BYTES, check_batch_size, check_count, check_fits_memory
     from ..runtime.inputs import eval_transform, image_files, parity_inputs
-    if args.num_random < 0:
-        raise UserError(f"-n {args.num_random} must be 0 or more")
-    if args.batch_size < 1:
-        raise UserError(f"-b {args.batch_size} must be at least 1")
+    check_count(args.num_random, "-n", minimum=0)
+    check_batch_size(args.batch_size, "-b")
     paths = image_files(args.images) if args.images else []
+    check_fits_memory((len(paths) + args.num_random) * 3 * meta.img_size ** 2 * FLOAT_BYTES,
+                      f"{len(paths)} images + -n {args.num_random} random inputs", "pass a smaller -n")
     x = parity_inputs(meta.img_size, eval_transform(meta.data_config) if paths else None, paths, args.num_random,
                       args.input_seed)
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
-def candidate_runner(args, selection: bool):
-    """The runner under test: the TensorRT engine (--engine) or the ONNX file on ONNX Runtime (--onnx)."""
+def check_precision_flag(onnx_path: str, precision: str) -> None:
+    """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
+    from ..engines.onnx_info import load_onnx, onnx_precision
+    from ..errors import UserError
+    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
+    if actual != precision:
+        raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
+                        f"--precision (the file's own {actual} limits apply) or pass the {precision} file")
+
+
+def candidate_runner(args, selection: bool, meta=None):
+    """The runner under test: the TensorRT engine (--engine), or the ONNX file on ONNX Runtime or OpenVINO (--onnx).
+
+    On an elastic file it runs at --keep-ratio (the file's default without one).
+    """
+    from ..runtime.reference import elastic_ratio_of
+    runner = _backend_runner(args, selection)
+    return runner.set_keep_ratio(elastic_ratio_of(meta, args.keep_ratio) if meta is not None else None)
+
+
+def _backend_runner(args, selection: bool):
+    from ..errors import UserError
+    if getattr(args, "backend", "ort") == "openvino":
+        if args.engine:
+            raise UserError("--engine is a TensorRT engine: drop --backend openvino, or pass --onnx")
+        from ..runtime.openvino_runner import OpenVinoRunner
+        return OpenVinoRunner(args.onnx, precision="bf16" if args.precision == "bf16" else "f32",
+                              threads=args.threads, selection=selection)
+    if args.precision == "bf16":
+        raise UserError("--precision bf16 runs OpenVINO in bf16: pass --backend openvino")
     if args.engine:
         from ..runtime.trt_runner import TrtRunner
         return TrtRunner(args.engine, selection=selection)
@@ -88,21 +120,26 @@ def run(args) -> int:
     from ..runtime.torch_runner import TorchRunner
     from .reference_args import reference_from_args, reference_from_engine
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
+    if args.onnx and args.precision:
+        check_precision_flag(args.onnx, args.precision)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
     selection = meta.num_topk > 0
-    with candidate_runner(args, selection) as candidate, \
+    with candidate_runner(args, selection, meta) as candidate, \
             TorchRunner(model, selection=selection, threads=args.threads) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
     if args.json:
-        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name, "keep_ratios": meta.keep_ratios,
+        write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name,
+                    "keep_ratios": list(model.keep_ratios),
+                    "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
                     **report.to_json()})
     else:
         print(f"{args.engine or args.onnx}: {meta.model_name}, K per block "
-              f"{','.join('-' if k is None else str(k) for k in meta.keep_tokens)}, img {meta.img_size}")
+              f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}, img {meta.img_size}"
+              + (f", elastic at keep ratio {args.keep_ratio or meta.keep_ratio:g}" if meta.elastic else ""))
         desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
         print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "
               f"{precision} limits" + (f" (rtol {thresholds.rtol:g})" if thresholds.rtol else ""))

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("--image", default=None,
                    help="image file (default: scikit-image's bundled 'chelsea' photograph)")
     p.add_argument("--onnx", nargs="+", default=[],
-                   help="ONNX files to compare (fp32, fp16, int8); the selection is read from their TopK nodes on ORT CPU (default: none)")
+                   help="ONNX files to compare (fp32, fp16, int8); the selection is read from their TopK nodes on ORT "
+                        "CPU; an elastic file runs at --keep-ratio (default: none)")
     add_model_args(p)
     p.add_argument("-o", "--output", default="selection.png", help="output PNG (default: selection.png)")
     p.set_defaults(run=run)
@@ -22,19 +23,20 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..factory import image_size, model_data_config
-    from ..runtime.inputs import eval_transform, load_images, photos_array
+    from ..runtime.inputs import eval_transform, photos_array, read_rgb
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.torch_runner import TorchRunner
     from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
     check_output_path(args.output)
+    image = read_rgb(args.image, "pass another --image") if args.image else None   # before minutes of work
     model, _ = model_from_args(args)
     cfg = model_data_config(model)
     transform = eval_transform(cfg)
-    x = load_images([args.image], transform)[0] if args.image else photos_array(transform, ["chelsea"])[0]
+    x = transform(image).numpy() if image is not None else photos_array(transform, ["chelsea"])[0]
     blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
     rows = [runner_selection(TorchRunner(model, selection=True), x, "PyTorch fp32", blocks)]
-    rows += [runner_selection(OrtRunner(path, selection=True), x, os.path.basename(path), blocks)
-             for path in args.onnx]
+    rows += [runner_selection(OrtRunner(path, selection=True).set_keep_ratio(_elastic_ratio(path, args.keep_ratio)),
+                              x, os.path.basename(path), blocks) for path in args.onnx]
     grid = image_size(model) // model.patch_embed.patch_size[0]
     name = args.image or "skimage.data.chelsea"
     with atomic_output(args.output, suffix=".png") as tmp:
@@ -45,3 +47,10 @@ def run(args) -> int:
         print(f"{row.label}: selection agreement per idle block " + " ".join(f"{a:.3f}" for a in agree))
     print(f"wrote {args.output}")
     return 0
+
+
+def _elastic_ratio(path: str, keep_ratio: float):
+    """--keep-ratio for an elastic file (it runs at the ratio drawn), None for a fixed-K one."""
+    from ..export.metadata import read_metadata
+    from ..runtime.reference import elastic_ratio_of
+    return elastic_ratio_of(read_metadata(path), keep_ratio)

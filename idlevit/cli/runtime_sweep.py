@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import add_model_args, atomic_output, model_from_args, print_table, write_json
-from .runtime_bench import add_bench_args
+from .common import (add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args, print_table,
+                     write_json)
+from .runtime_bench import EXACT_INT8, add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
            "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
@@ -15,13 +16,20 @@ def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run keep ratios on several backends; write JSON, CSV and a plot",
                        description="For each keep ratio and backend: executed GMACs, throughput, latency, speed-up "
                        "over keep ratio 1.0 (timed in alternating rounds in this process), efficiency = speed-up / "
-                       "MAC ratio, and parity against PyTorch for ONNX Runtime. ONNX files are exported once into "
-                       "--onnx-dir and reused.")
+                       "MAC ratio, and parity against PyTorch for ONNX Runtime and OpenVINO. ONNX files are exported "
+                       "once into --onnx-dir and reused.")
     add_model_args(p, keep_ratio=None)
     p.add_argument("--ratios", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
                    help="keep ratios to run (default: 1.0 0.9 ... 0.3)")
-    p.add_argument("--backends", nargs="+", choices=("torch", "ort"), default=["torch", "ort"],
-                   help="backends (default: torch ort)")
+    p.add_argument("--backends", nargs="+", choices=("torch", "ort", "ort-int8", "openvino", "openvino-bf16"),
+                   default=["torch", "ort"],
+                   help="backends; ort-int8 = each ratio's INT8 Q/DQ file (needs --calib) against the fp32 ONNX "
+                        "Runtime baseline; openvino / openvino-bf16 = OpenVINO CPU in f32 / bf16 (default: torch ort)")
+    p.add_argument("--calib", default=None,
+                   help="calib.npz from idle-calibrate, for --backends ort-int8 (default: none)")
+    p.add_argument("--int8-kernels", choices=tuple(EXACT_INT8), default="auto",
+                   help="ONNX Runtime int8 GEMMs for ort-int8: auto = exact u8u8 only on x86 CPUs without VNNI "
+                        "(default: auto)")
     add_bench_args(p)
     p.set_defaults(warmup=2, iters=10, rounds=2)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -31,6 +39,14 @@ def add_parser(sub) -> None:
                    help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
     p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
     p.add_argument("--onnx-dir", default=None, help="where exports are cached (default: <output>/onnx)")
+    p.add_argument("--onnx", default=None,
+                   help="an elastic file (idle-export --elastic): ONNX Runtime runs it at every ratio, nothing is "
+                        "re-exported but the keep-ratio-1.0 baseline; the weights come from its metadata (pass "
+                        "--ckpt if it was exported from one) (default: none, one export per ratio)")
+    p.add_argument("--baseline-onnx", default=None,
+                   help="plain ViT ONNX to time as the ORT baseline: idle-export --keep-ratio 1.0 of the same weights "
+                        "or any plain ViT file of the same input and output shapes (default: export the "
+                        "keep-ratio-1.0 model in the fastest form we know, the TorchScript exporter's graph)")
     p.set_defaults(run=run)
 
 
@@ -39,33 +55,49 @@ def run(args) -> int:
 
     from ..errors import UserError
     from ..models.selection import check_keep_ratio
-    from ..factory import model_data_config
+    from ..factory import check_batch_fits, model_data_config
     from ..runtime.inputs import eval_transform, parity_inputs, photos_array
     from ..runtime.sweep import SweepConfig, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
         raise UserError(f"--ratios: {e}") from None
-    if args.batch_size < 1 or args.iters < 1 or args.rounds < 1 or args.warmup < 0:
-        raise UserError("-b, --iters and --rounds must be >= 1 and --warmup >= 0")
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise UserError(f"-o {args.output} is a file: pass a folder for the sweep outputs")
-    os.makedirs(args.output, exist_ok=True)
+    check_timing_args(args)
+    if "ort-int8" in args.backends and not (args.calib and os.path.isfile(args.calib)):
+        raise UserError("--backends ort-int8 needs --calib calib.npz: make one with idle-calibrate --onnx FILE "
+                        "--images DIR -o calib.npz")
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
-    os.makedirs(onnx_dir, exist_ok=True)
+    check_output_dir(args.output, "-o")
+    check_output_dir(onnx_dir, "--onnx-dir")   # both before either is created
+    make_output_dir(args.output, "-o")
+    make_output_dir(onnx_dir, "--onnx-dir")
     args.keep_ratio = 1.0
-    model, source = model_from_args(args)
+    if args.onnx:
+        model, source = _elastic_reference(args)
+    else:
+        model, source = model_from_args(args)
+    check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
     img = int(model.patch_embed.img_size[0])
     inputs = None
-    if args.parity_samples > 0 and "ort" in args.backends:
+    if args.parity_samples > 0 and set(args.backends) - {"torch"}:
         photos = photos_array(eval_transform(model_data_config(model)))[:args.parity_samples]
         inputs = photos
         if len(photos) < args.parity_samples:
             import numpy as np
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
+    if args.baseline_onnx:
+        from ..runtime.baseline_onnx import resolve_baseline
+        from ..runtime.reference import baseline_of
+        from .runtime_bench import check_baseline_onnx
+        resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
+                         source=source, img_size=img,
+                         check_same=lambda p: check_baseline_onnx(p, args.model, source, img))
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
-                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs)
+                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
+                      calib=args.calib, exact_int8=EXACT_INT8[args.int8_kernels],
+                      baseline_onnx=args.baseline_onnx,
+                      elastic_onnx=args.onnx)
     bar = tqdm(total=len(ratios) * len(args.backends), desc="sweep", unit="run")
     records = run_sweep(model, args.model, source, cfg, progress=lambda r: (bar.update(), bar.set_postfix(
         backend=r["backend"], r=r["keep_ratio"], speedup=f"{r['speedup']:.2f}")))
@@ -83,14 +115,36 @@ def run(args) -> int:
           f"calls per model in {args.rounds} alternating rounds against keep ratio 1.0")
     print_table(rows, ["backend", "r", "GMACs", "img/s", "p50 ms", "speed-up", "MAC ratio", "efficiency",
                        "max|diff|", "top-1 agr"])
+    base = next((r["baseline_file"] for r in records if "baseline_file" in r), None)
+    if base:
+        from ..runtime.baseline_onnx import BaselineFile
+        print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
+
+
+def _elastic_reference(args):
+    """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
+    from ..errors import UserError
+    from ..export.elastic import ElasticKeep
+    from ..export.metadata import read_metadata
+    from ..runtime.reference import reference_from_metadata
+    meta = read_metadata(args.onnx)
+    if not meta.elastic:
+        raise UserError(f"--onnx {args.onnx} has a fixed keep ratio: sweep needs an elastic file (idle-export "
+                        "--elastic), or drop --onnx to export one file per ratio")
+    spec = ElasticKeep.from_metadata(meta, args.onnx)
+    for ratio in args.ratios:
+        spec.stage_tokens(ratio)
+    args.model = meta.model_name
+    return reference_from_metadata(meta, args.onnx, ckpt=args.ckpt, warn_random=False)
 
 
 def _write(args, records, setup, machine) -> None:
     from ..runtime.sweep_plot import plot_sweep
     out = args.output
     write_json({"model": args.model, "machine": machine, "setup": setup,
+                "baseline_file": next((r["baseline_file"] for r in records if "baseline_file" in r), None),
                 "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]},
                os.path.join(out, "sweep.json"))
     with atomic_output(os.path.join(out, "sweep.csv")) as tmp:

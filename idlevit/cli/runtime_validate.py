@@ -12,9 +12,10 @@ from .export import EXIT_CHECK_FAILED, add_export_args
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="export + TensorRT op check + ORT parity + short bench, one summary",
                        description="Export the model to ONNX, check the graph against TensorRT's parser rules, run "
-                       "parity on ONNX Runtime CPU against PyTorch (real photographs + random inputs) and a short "
-                       "bench against the keep-ratio-1.0 baseline. With no flags: IdleViT-DeiT-S, r = 0.7, seeded "
-                       "weights. Exit 0 pass, 1 a check failed, 2 bad input.")
+                       "parity on ONNX Runtime CPU (or OpenVINO: --backend openvino) against PyTorch (real "
+                       "photographs + random inputs) and a short bench against the keep-ratio-1.0 baseline. "
+                       "With no flags: IdleViT-DeiT-S, r = 0.7, seeded weights. Exit 0 pass, 1 a check failed, "
+                       "2 bad input.")
     add_model_args(p)
     p.add_argument("-o", "--output", default=None,
                    help="keep the exported ONNX file here (default: a temporary folder, deleted afterwards)")
@@ -27,6 +28,11 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=int, default=1, help="bench warmup calls per model (default: 1)")
     p.add_argument("--iters", type=int, default=6, help="bench timed calls per model (default: 6)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
+    p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
+                   help="CPU runtime of the parity check and the bench: ONNX Runtime or OpenVINO f32 (default: ort)")
+    p.add_argument("--elastic", action="store_true",
+                   help="export an elastic file (K chosen per call, idle-export --elastic) and check it at "
+                        "--keep-ratio (default: off)")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
     p.set_defaults(run=run)
 
@@ -49,7 +55,7 @@ def run(args) -> int:
             report = validate(model, source, args.model, out, image_paths=paths, num_random=args.num_random,
                               batch=args.batch_size, bench_batch=args.bench_batch, warmup=args.warmup,
                               iters=args.iters, threads=args.threads, exporter=args.exporter, opset=args.opset,
-                              simplify=args.simplify, log=log)
+                              simplify=args.simplify, backend=args.backend, elastic=args.elastic, log=log)
         except ExportCheckError as e:
             print(f"error: export check failed: {e}", file=sys.stderr)
             return EXIT_CHECK_FAILED
@@ -67,6 +73,7 @@ def print_summary(report, output) -> None:
     gc = exp.graph_check
     fwd = max(exp.forward_checks, key=lambda c: c.max_abs_diff) if exp.forward_checks else None
     sel = par.selection_agreement
+    where_run = {"ort": "ORT CPU", "openvino": "OpenVINO CPU"}.get(report.backend, report.backend)
     rows = [
         ["export", f"{meta.model_name}, {exp.nodes} nodes, {exp.bytes / 1e6:.1f} MB, opset {exp.opset}, "
                    f"{exp.exporter}, {report.seconds['export']:.0f} s ({where})", "ok"],
@@ -74,11 +81,11 @@ def print_summary(report, output) -> None:
          if gc and gc.ok else (gc.issues[0] if gc else "skipped"), "ok" if gc is None or gc.ok else "FAIL"],
         ["export forward check", f"batches {','.join(str(c.batch) for c in exp.forward_checks)}: max abs diff "
                                  f"{fwd.max_abs_diff:.1e}" if fwd else "skipped", "ok"],
-        ["parity (ORT CPU, fp32)", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
+        [f"parity ({where_run}, fp32)", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
                                    f", top-5 {par.top5_overlap:.3f}"
                                    + (f", selection {sel:.3f}" if sel is not None else ""),
          "pass" if par.passed else "FAIL"],
-        ["bench (ORT CPU)", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
+        [f"bench ({where_run})", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
                             f"img/s, speedup {bench.speedup:.2f}x, MAC ratio {bench.mac_ratio:.2f}x, "
                             f"efficiency {bench.efficiency:.2f} ({bench.idle.batch * len(bench.idle.latencies_ms)} "
                             f"images each, {bench.setup.get('threads')} threads)", "-"],

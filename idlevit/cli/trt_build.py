@@ -44,6 +44,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--min-batch", type=positive_int, default=1, help="smallest batch of the profile (default: 1)")
     p.add_argument("--opt-batch", type=positive_int, default=32, help="batch TensorRT tunes for (default: 32)")
     p.add_argument("--max-batch", type=positive_int, default=128, help="largest batch of the profile (default: 128)")
+    p.add_argument("--keep-range", action="append", default=None, metavar="MIN:OPT:MAX",
+                   help="elastic ONNX (idle-export --elastic): keep ratios one optimization profile covers, e.g. "
+                        "0.3:0.7:1.0; each idle stage's K spans its K at MIN..MAX, tuned at OPT; repeat for several "
+                        "profiles (default: every K, tuned at the file's default ratio)")
     p.add_argument("--workspace", type=size_arg, default=parse_size(DEFAULT_WORKSPACE),
                    help=f"builder workspace pool limit, e.g. 4GiB or 512MiB (default: {DEFAULT_WORKSPACE})")
     p.add_argument("--timing-cache", default=None,
@@ -56,7 +60,7 @@ def build_parser() -> ArgumentParser:
 
 def request_from_args(args):
     """Check the flags (before TensorRT is imported) and turn them into a BuildRequest."""
-    from ..engines.batch_profile import BatchProfile
+    from ..engines.batch_profile import BatchProfile, KeepRange
     from ..engines.build import BuildRequest
     for flag, path in (("--onnx", args.onnx), ("--calib", args.calib), ("--qdq", args.qdq)):
         if path is not None and not os.path.isfile(path):
@@ -75,6 +79,7 @@ def request_from_args(args):
         check_output_path(args.timing_cache)
     return BuildRequest(onnx=args.onnx, engine=args.output, fp16=args.fp16, int8=args.int8, calib=args.calib,
                         qdq=args.qdq, profile=BatchProfile(args.min_batch, args.opt_batch, args.max_batch),
+                        keep_ranges=[KeepRange.parse(text) for text in args.keep_range or []],
                         workspace=args.workspace, timing_cache=args.timing_cache,
                         version_compatible=args.version_compatible)
 
@@ -90,7 +95,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
             ["precision", sidecar.precision + (" (strongly typed)" if sidecar.strongly_typed else "")],
             ["built from", sidecar.onnx_file], ["workspace", format_size(request.workspace)],
             ["keep ratios", sidecar.keep_ratios], ["version compatible", sidecar.version_compatible]]
-    rows += [[f"profile {name}", f"{s['min']} / {s['opt']} / {s['max']}"] for name, s in sidecar.profile.items()]
+    for i, profile in enumerate(sidecar.profiles):
+        rows += [[f"profile {i} {name}", f"{s['min']} / {s['opt']} / {s['max']}"] for name, s in profile.items()]
     print_table(rows, ["item", "value"])
     return 0
 

@@ -1,6 +1,6 @@
 """ONNX -> TensorRT engine as a chain of small steps: plan -> parse -> configure -> build -> save.
 
-TensorRT 10 and 11 differ only in how precision is chosen (SPEC 2): TensorRT 10 takes the
+TensorRT 10 and 11 differ only in how precision is chosen (docs/design.md §3.2): TensorRT 10 takes the
 fp32 ONNX plus FP16/INT8 builder flags (weak typing), TensorRT 11 builds a strongly typed
 network whose precision comes from the ONNX itself (mixed FP16 ONNX, Q/DQ ONNX). Functions
 named *_trt10 hold the only TensorRT-10-only API calls (the API-name test relies on it).
@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..fileio import atomic_output
 from .gpu import GpuInfo, current_gpu
 from .onnx_info import OnnxInfo, read_onnx_info
-from .batch_profile import BatchProfile, profile_to_json
+from .batch_profile import BatchProfile, KeepRange, engine_profiles, profiles_to_json
 from .selection_path import trt_selection_layers
 from .sidecar import EngineSidecar, sidecar_path
 from .sizes import format_size
@@ -41,6 +41,7 @@ class BuildRequest:
     calib: Optional[str] = None          # calib.npz: quantize --onnx into a Q/DQ ONNX first
     qdq: Optional[str] = None            # an existing Q/DQ ONNX
     profile: BatchProfile = field(default_factory=BatchProfile)
+    keep_ranges: List[KeepRange] = field(default_factory=list)   # elastic ONNX: one profile per range
     workspace: int = DEFAULT_WORKSPACE
     timing_cache: Optional[str] = None
     version_compatible: bool = False
@@ -172,13 +173,19 @@ def _set_precision_flags_trt10(trt, network, config, plan: BuildPlan) -> None:
         log.info("kept %d layers in fp32 (selection path, LayerNorm)", _pin_fp32_trt10(trt, network, config))
 
 
-def configure(trt, builder, network, request: BuildRequest, plan: BuildPlan, input_name: str, shapes):
-    """Builder config: workspace pool, one batch profile, timing cache, precision, compatibility."""
+def configure(trt, builder, network, request: BuildRequest, plan: BuildPlan, profiles):
+    """Builder config: workspace pool, optimization profiles, timing cache, precision, compatibility.
+
+    `profiles`: one {input name: (min, opt, max) shape} per profile (the batch range; an elastic
+    file's keep inputs too, whose length is each idle stage's K).
+    """
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, *shapes)
-    config.add_optimization_profile(profile)
+    for shapes_of in profiles:
+        profile = builder.create_optimization_profile()
+        for name, shapes in shapes_of.items():
+            profile.set_shape(name, *shapes)
+        config.add_optimization_profile(profile)
     load_timing_cache(config, request.timing_cache)
     if plan.fp16_flag or plan.int8_flag or plan.pin_fp32:
         _set_precision_flags_trt10(trt, network, config, plan)
@@ -206,16 +213,32 @@ def save_engine(serialized, engine_path: str, sidecar: EngineSidecar) -> None:
 
 
 def make_sidecar(trt_version: str, gpu: GpuInfo, plan: BuildPlan, built: OnnxInfo, source: OnnxInfo,
-                 input_name: str, shapes, version_compatible: bool) -> EngineSidecar:
+                 profiles, version_compatible: bool, keep_ranges=()) -> EngineSidecar:
     meta = dict(source.metadata)
     meta.update(built.metadata)
     meta["precision"] = plan.precision  # an FP16-flag engine comes from the fp32 ONNX: say what it runs
     return EngineSidecar(tensorrt_version=trt_version, gpu_name=gpu.name,
                          compute_capability=gpu.compute_capability, precision=plan.precision,
-                         profile=profile_to_json(input_name, shapes), onnx_sha256=built.sha256,
+                         profile=profiles_to_json(profiles)[0], profiles=profiles_to_json(profiles),
+                         keep_ranges=[k.to_json() for k in keep_ranges], onnx_sha256=built.sha256,
                          onnx_file=built.path, source_onnx_sha256=source.sha256,
                          keep_ratios=built.keep_ratios or source.keep_ratios, strongly_typed=plan.strongly_typed,
                          version_compatible=version_compatible, onnx_metadata=meta)
+
+
+def elastic_keep_ranges(request: BuildRequest, built: OnnxInfo):
+    """(keep ranges, N) for the profiles: --keep-range on an elastic file, else its full 1..N range tuned at
+    the default ratio; ([], None) for a fixed-K file (where --keep-range is an error)."""
+    from ..export.metadata import ExportMetadata
+    meta = ExportMetadata.from_props(built.metadata, built.path) if built.metadata.get("elastic") == "true" else None
+    if meta is None:
+        if request.keep_ranges:
+            raise UserError(f"{built.path} has a fixed keep ratio: --keep-range needs an elastic file "
+                            "(idle-export --elastic)")
+        return [], None
+    tokens = meta.keep_token_range[1]
+    ranges = request.keep_ranges or [KeepRange(1.0 / tokens, meta.keep_ratio, 1.0)]
+    return ranges, tokens
 
 
 def build_engine(request: BuildRequest) -> EngineSidecar:
@@ -233,19 +256,21 @@ def build_engine(request: BuildRequest) -> EngineSidecar:
     make_derived_onnx(plan, request)
     built = read_onnx_info(plan.onnx) if plan.onnx != source.path else source
     shapes = request.profile.shapes(built.input_shape)
+    keep_ranges, tokens = elastic_keep_ranges(request, built)
+    profiles = engine_profiles(built.input_name, shapes, keep_ranges, tokens)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network, parser = parse_onnx(trt, builder, logger, plan.onnx, plan.strongly_typed)
-    config = configure(trt, builder, network, request, plan, built.input_name, shapes)
+    config = configure(trt, builder, network, request, plan, profiles)
     log.info("building %s engine from %s (batch %d/%d/%d, workspace %s, TensorRT %s, %s): this takes minutes",
              plan.precision, plan.onnx, *[s[0] for s in shapes], format_size(request.workspace),
              trt.__version__, gpu.name)
     start = time.perf_counter()
     serialized = build_serialized(builder, network, config)
     log.info("built in %.0f s", time.perf_counter() - start)
-    sidecar = make_sidecar(trt.__version__, gpu, plan, built, source, built.input_name, shapes,
-                           request.version_compatible)
+    sidecar = make_sidecar(trt.__version__, gpu, plan, built, source, profiles, request.version_compatible,
+                           keep_ranges)
     save_engine(serialized, request.engine, sidecar)
     save_timing_cache(config, request.timing_cache)
     del parser

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..errors import UserError
-from .onnx_info import copy_metadata, load_onnx, onnx_precision, save_onnx
+from .onnx_info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
 from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
 
 # LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
@@ -41,6 +41,26 @@ def fp32_block_list(model, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS):
     selection = onnx_selection_nodes(model)
     extra = onnx_nodes_of_types(model, keep_fp32_ops)
     return selection, sorted(set(selection) | set(extra))
+
+
+def check_selection_found(path: str, model, selection: Sequence[str], keep_fp32_ops: Sequence[str]) -> None:
+    """The TopK count must match the idle blocks in the metadata; without metadata, say what stays fp32.
+
+    The selection path is found from the graph alone; idle-export's metadata is what tells how many
+    idle blocks there are, so only with it can a missing TopK (whose scores would go fp16) be caught.
+    """
+    topk = sum(n.op_type == "TopK" for n in model.graph.node)
+    keep_tokens = metadata_list({p.key: p.value for p in model.metadata_props}, "keep_tokens")
+    kept = f"{len(selection)} selection-path nodes behind {topk} TopK node(s) and the {' '.join(keep_fp32_ops)} nodes"
+    if keep_tokens is None:
+        warnings.warn(f"{path} has no idle-export metadata, so its idle blocks are unknown: kept {kept} in fp32; "
+                      "scores of any idle block without a TopK node would run in fp16 (export the model with "
+                      "idle-export to have this checked)", stacklevel=3)
+        return
+    expected = sum(str(k) not in ("None", "null", "") for k in keep_tokens)
+    if topk != expected:
+        raise UserError(f"{path} has {topk} TopK nodes but its metadata lists {expected} idle blocks, so the "
+                        "selection path cannot all be kept in fp32: re-export it with idle-export")
 
 
 def _convert_onnxconverter(model, block: List[str]):
@@ -78,6 +98,7 @@ def convert_to_fp16(path: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS, bac
     if onnx_precision(model) != "fp32":
         raise UserError(f"{path} is already {onnx_precision(model)}: pass the fp32 ONNX from idle-export")
     selection, block = fp32_block_list(model, keep_fp32_ops)
+    check_selection_found(path, model, selection, keep_fp32_ops)
     if backend == "auto":
         backend = "modelopt" if modelopt_available() else "onnxconverter"
     if backend == "modelopt":

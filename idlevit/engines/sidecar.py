@@ -22,7 +22,7 @@ class EngineSidecar:
     gpu_name: str
     compute_capability: str
     precision: str
-    profile: Dict[str, Dict[str, List[int]]]      # input -> {"min","opt","max": shape}
+    profile: Dict[str, Dict[str, List[int]]]      # input -> {"min","opt","max": shape} (the first profile)
     onnx_sha256: str
     onnx_file: str = ""                            # the ONNX TensorRT parsed (fp32, FP16 or Q/DQ)
     source_onnx_sha256: Optional[str] = None       # the fp32 ONNX it was derived from
@@ -30,6 +30,8 @@ class EngineSidecar:
     strongly_typed: bool = False
     version_compatible: bool = False
     onnx_metadata: Dict[str, str] = field(default_factory=dict)
+    profiles: List[Dict[str, Dict[str, List[int]]]] = field(default_factory=list)   # every optimization profile
+    keep_ranges: List[List[float]] = field(default_factory=list)   # elastic: [min, opt, max] keep ratio per profile
     format: int = SIDECAR_FORMAT
 
     def to_json(self) -> dict:

@@ -1,4 +1,4 @@
-"""Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of SPEC §2."""
+"""Static check that an ONNX graph is one TensorRT's ONNX parser accepts, with the constraints of docs/design.md §3.1."""
 from __future__ import annotations
 
 import re
@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Set, Union
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from .elastic import is_keep_input
 
 # Ops marked supported in onnx-tensorrt's operator matrix for TensorRT 10.x (docs/operators.md), default domain.
 TRT_SUPPORTED_OPS = frozenset("""
@@ -26,7 +28,7 @@ Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth S
 Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
 
-# Parsed by TensorRT, but not allowed in an IdleViT graph (SPEC §2 / issue 3).
+# Parsed by TensorRT, but not allowed in an IdleViT graph (docs/design.md §3.1).
 FORBIDDEN_OPS = {
     "ScatterND": "use ScatterElements (TensorRT rejects ScatterND with a reduction; index_put exports it)",
     "NonZero": "data-dependent output shape (boolean indexing exports it)",
@@ -61,7 +63,7 @@ class GraphCheckReport:
     op_counts: Dict[str, int]
     topk: List[int]                                  # K of each TopK, in graph order
     issues: List[GraphIssue] = field(default_factory=list)
-    dynamic_dims: List[str] = field(default_factory=list)   # symbols seen in shapes (only the batch symbol is fine)
+    dynamic_dims: List[str] = field(default_factory=list)   # symbols seen in shapes (batch and keep lengths are fine)
 
     @property
     def ok(self) -> bool:
@@ -102,11 +104,17 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 
 def _symbolic_shapes(model: onnx.ModelProto):
-    """ONNX Runtime's symbolic shape inference: every dim as an int or an expression of the input symbols."""
+    """ONNX Runtime's symbolic shape inference: every dim as an int or an expression of the input symbols.
+
+    An elastic file slices K = len(keep input) out of N sorted indices, which the inference writes as
+    Min(N, K) and cannot prove equal to K where the two meet; `auto_merge` lets it equate them (the
+    merged dims are still checked to depend on input dims only).
+    """
     from ..optional_deps import require
     require("onnxruntime")
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    inference = SymbolicShapeInference(2**31 - 1, False, False, 0)
+    elastic = any(is_keep_input(value.name) for value in model.graph.input)
+    inference = SymbolicShapeInference(2**31 - 1, elastic, False, 0)
     if default_opset(model) >= 18:
         # ReduceMax/ReduceMin take their axes as an input from opset 18 on, exactly as ReduceSum does from
         # 13 (LV-ViT's dense head ends in a ReduceMax); ORT's tool knows only the ReduceSum/ReduceMean form
@@ -135,7 +143,8 @@ def check_tensorrt_compat(model: Union[str, onnx.ModelProto], *, expected_topk: 
         model: ONNX path or ModelProto.
         expected_topk: number of TopK nodes the graph must have (the idle blocks), or None.
         check_shapes: run symbolic shape inference and require every dim to be static or a
-            function of the batch symbol (no data-dependent shapes).
+            function of the batch symbol and, in an elastic file, of the keep inputs' lengths
+            (no data-dependent shapes).
 
     Returns:
         GraphCheckReport; `report.ok` is False when anything would fail or break the rules:
@@ -224,15 +233,16 @@ def _topk_issues(node, name, constants, shapes, topk) -> List[GraphIssue]:
 
 
 def _batch_symbols(graph: onnx.GraphProto) -> Set[str]:
+    """The dynamic dims a graph may have: the image input's batch, and the length of each elastic keep input."""
     symbols = set()
-    for value in graph.input:
+    for i, value in enumerate(graph.input):
         dims = value.type.tensor_type.shape.dim
-        if dims and dims[0].HasField("dim_param"):
+        if (i == 0 or (is_keep_input(value.name) and len(dims) == 1)) and dims and dims[0].HasField("dim_param"):
             symbols.add(dims[0].dim_param)
     return symbols
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b(?!\s*\()")   # symbols, not functions such as Min( or floor(
 
 
 def _shape_issues(model: onnx.ModelProto, batch_symbols: Set[str], dynamic: Set[str]) -> List[GraphIssue]:
@@ -255,10 +265,17 @@ def _shape_issues(model: onnx.ModelProto, batch_symbols: Set[str], dynamic: Set[
                     seen_nodes.add(key)
                     issues.append(GraphIssue(key, node.op_type if node is not None else "tensor",
                                              f"output {value.name} has a data-dependent or unknown dim "
-                                             f"{dim.dim_param or '?'} (only the batch axis may be dynamic)"))
+                                             f"{dim.dim_param or '?'} (only the batch axis and keep lengths "
+                                             "may be dynamic)"))
                 break
-    for value in model.graph.input:
-        for i, dim in enumerate(value.type.tensor_type.shape.dim):
-            if i > 0 and not dim.HasField("dim_value"):
-                issues.append(GraphIssue(value.name, "input", f"dim {i} is dynamic: only the batch axis may be"))
+    for n, value in enumerate(model.graph.input):
+        dims = value.type.tensor_type.shape.dim
+        if n > 0 and is_keep_input(value.name) and len(dims) != 1:
+            issues.append(GraphIssue(value.name, "input", f"keep input has {len(dims)} dims: it must be 1-D "
+                                     "(its length is the stage's K)"))
+        for i, dim in enumerate(dims):
+            if dim.HasField("dim_value") or (i == 0 and dim.dim_param in batch_symbols):
+                continue
+            issues.append(GraphIssue(value.name, "input", f"dim {i} is dynamic: only the batch axis (and the length "
+                                     "of an elastic keep_tokens.<s> input) may be"))
     return issues

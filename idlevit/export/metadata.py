@@ -37,6 +37,8 @@ class ExportMetadata:
     timm_version: str = ""
     simplifier: str = "none"
     precision: str = "fp32"                  # converted files (fp16/int8) overwrite this
+    elastic: bool = False                    # K per idle stage is the length of input keep_tokens.<s>
+    keep_token_range: Optional[List[int]] = None   # elastic: [min K, max K] each keep input accepts
     extra: Dict[str, str] = field(default_factory=dict)
 
     @property

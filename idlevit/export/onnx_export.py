@@ -1,4 +1,5 @@
-"""Export an IdleViT to ONNX: constant K per block, TopK/GatherElements/ScatterElements, batch the only dynamic axis."""
+"""Export an IdleViT to ONNX: constant K per block, TopK, row Gather and a row-map ScatterElements, batch the only
+dynamic axis."""
 from __future__ import annotations
 
 import io
@@ -16,13 +17,17 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_output
+from ..models.elastic import ELASTIC_STAGES
+from .elastic import KEEP_INPUT_NAMES
 from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
 from .metadata import ExportMetadata, write_metadata
+from .ort_fusable import make_ort_fusable
 from .selection_outputs import add_selection_outputs
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
 EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "logits", "batch"
+ELASTIC_CHECK_RATIOS = (None, 1.0, 0.5, 0.25)   # the default, every token, and low ratios
 
 
 class ExportCheckError(RuntimeError):
@@ -34,6 +39,7 @@ class ForwardCheck:
     batch: int
     max_abs_diff: float
     top1_agreement: float
+    keep_ratio: Optional[float] = None      # elastic files: the ratio both sides ran at (None: the default)
 
 
 @dataclass
@@ -57,8 +63,10 @@ class ExportReport:
                 "forward_checks": [vars(c) for c in self.forward_checks]}
 
 
-def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter: str) -> None:
+def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter: str, elastic: bool = False) -> None:
     """Refuse what TensorRT (or torch.export) cannot take, before spending time on the export."""
+    if elastic:
+        _check_elastic(model)
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}: use one of {', '.join(EXPORTERS)}")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
@@ -70,6 +78,26 @@ def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter
         if k is not None and k > MAX_TOPK:
             raise UserError(f"block {i} selects K = {k} tokens, above TensorRT's TopK limit of {MAX_TOPK}: "
                             "lower the keep ratio or the image size")
+
+
+def _check_elastic(model: torch.nn.Module) -> None:
+    from ..models import keep_ratio_schedule
+    ratios = getattr(model, "keep_ratios", None)
+    if ratios is None or not hasattr(model, "num_image_tokens"):
+        raise UserError(f"{type(model).__name__} is not an IdleViT: --elastic needs one")
+    base = _base_ratio(ratios)
+    if base >= 1.0 or keep_ratio_schedule(len(ratios), base) != ratios:
+        raise UserError("--elastic needs the four-stage schedule with a default keep ratio below 1 (the file's "
+                        "default): pass --keep-ratio 0.7 instead of --keep-ratios or 1.0")
+    if model.num_image_tokens > MAX_TOPK:
+        raise UserError(f"{model.num_image_tokens} image tokens exceed TensorRT's TopK limit of {MAX_TOPK}, and "
+                        "an elastic file sorts them all: lower the image size")
+
+
+def _base_ratio(ratios: Sequence[float]) -> float:
+    """r of a four-stage schedule: the ratio of its first stage-1 block."""
+    from ..models.selection import stage_bounds
+    return ratios[stage_bounds(len(ratios))[1]] if ratios else 1.0
 
 
 @contextmanager
@@ -86,28 +114,50 @@ def _quiet_exporter_logs():
             lg.setLevel(level)
 
 
-def _to_onnx_proto(model: torch.nn.Module, dummy: torch.Tensor, opset: int, exporter: str) -> onnx.ModelProto:
+def _trace_inputs(model: torch.nn.Module, dummy: torch.Tensor, elastic: bool):
+    """(module, example args, {input name: (dynamic dim symbol, min, max)}) to export.
+
+    Elastic: the model is wrapped so each idle stage's K is the length of a `keep_tokens.<s>` input.
+    The traced lengths differ from each other and from every model dim, so the exporter keeps each
+    one a symbol of its own.
+    """
+    dims = {INPUT_NAME: (BATCH_DIM, 1, None)}
+    if not elastic:
+        return model, (dummy,), dims
+    from ..models.elastic import ElasticIdleViT
+    n = model.num_image_tokens
+    keep = [torch.zeros(max(2, n - s)) for s in ELASTIC_STAGES]
+    for name in KEEP_INPUT_NAMES:
+        dims[name] = (name.replace(".", "_"), 1, n)
+    return ElasticIdleViT(model), (dummy, *keep), dims
+
+
+def _to_onnx_proto(model: torch.nn.Module, args, dims, opset: int, exporter: str) -> onnx.ModelProto:
+    names = list(dims)
     with warnings.catch_warnings(), _quiet_exporter_logs():
         # the legacy exporter's deprecation note and tracer warnings about Python bools are expected;
         # the forward check below is what proves the graph right
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
-            batch = torch.export.Dim(BATCH_DIM, min=1)
-            program = torch.onnx.export(model, (dummy,), dynamo=True, input_names=[INPUT_NAME],
-                                        output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},),
+            shapes = tuple({0: torch.export.Dim(sym, min=low, max=high) if high else torch.export.Dim(sym, min=low)}
+                           for sym, low, high in dims.values())
+            program = torch.onnx.export(model, args, dynamo=True, input_names=names,
+                                        output_names=[OUTPUT_NAME], dynamic_shapes=shapes,
                                         opset_version=opset, verbose=False, optimize=True)
             return program.model_proto
         buffer = io.BytesIO()
-        torch.onnx.export(model, (dummy,), buffer, dynamo=False, input_names=[INPUT_NAME],
+        axes = {name: {0: sym} for name, (sym, _, _) in dims.items()}
+        torch.onnx.export(model, args, buffer, dynamo=False, input_names=names,
                           output_names=[OUTPUT_NAME], opset_version=opset, do_constant_folding=True,
-                          dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}})
+                          dynamic_axes={**axes, OUTPUT_NAME: {0: BATCH_DIM}})
         return onnx.load_from_string(buffer.getvalue())
 
 
 def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, opset: int = 18, batch: int = 2,
                 exporter: str = "dynamo", simplify: Union[bool, str] = True, check_forward: bool = True,
                 check_batches: Sequence[int] = (1, 3), atol: float = 1e-4, check_trt: bool = True,
-                selection_outputs: bool = False, seed: int = 0, threads: Optional[int] = None) -> ExportReport:
+                selection_outputs: bool = False, seed: int = 0, threads: Optional[int] = None,
+                elastic: bool = False) -> ExportReport:
     """Export `model` (eval mode, fp32) to `path`, check it, and rename it into place.
 
     Args:
@@ -124,6 +174,9 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
             shape) and fail on any issue.
         selection_outputs: also expose each TopK's indices as `topk_indices.<i>` outputs.
         threads: CPU threads of the forward check (default: all this process may use for ORT, torch as set).
+        elastic: K of each idle stage is the length of an input `keep_tokens.<s>` (1..N), chosen per
+            call; the model's own ratio is the file's default. The forward check then also runs at
+            keep ratio 1.0 and a low one.
 
     Returns:
         ExportReport. Raises UserError on bad arguments, ExportCheckError when a check fails.
@@ -132,15 +185,19 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
     method = {True: DEFAULT_SIMPLIFIER, False: "none"}.get(simplify, simplify)
     if method not in SIMPLIFIERS:
         raise UserError(f"unknown simplifier {simplify!r}: use one of {', '.join(SIMPLIFIERS)}")
-    check_exportable(model, opset=opset, batch=batch, exporter=exporter)
+    check_exportable(model, opset=opset, batch=batch, exporter=exporter, elastic=elastic)
     img_size = metadata.img_size
     model = model.eval()
     gen = torch.Generator().manual_seed(seed)
     dummy = torch.randn(batch, 3, img_size, img_size, generator=gen)
+    if elastic:
+        metadata.elastic, metadata.keep_token_range = True, [1, model.num_image_tokens]
     with atomic_output(path, suffix=".onnx") as tmp:
         with torch.no_grad():
-            proto = _to_onnx_proto(model, dummy, opset, exporter)
+            module, args, dims = _trace_inputs(model, dummy, elastic)
+            proto = _to_onnx_proto(module, args, dims, opset, exporter)
         proto, simplify_report = simplify_onnx(proto, method, probe=dummy.numpy() if method == "auto" else None)
+        proto = make_ort_fusable(proto)
         metadata.exporter, metadata.opset, metadata.simplifier = exporter, opset, simplify_report.chosen
         write_metadata(proto, metadata)
         proto.producer_name, proto.producer_version = "idlevit", metadata.idlevit_version
@@ -162,7 +219,9 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
                                        f"(+{len(report.graph_check.issues) - 1} more)")
         if check_forward:
             batches = sorted(set(check_batches) | {batch})
-            report.forward_checks = forward_check(model, tmp, img_size, batches, seed=seed, threads=threads)
+            ratios = ELASTIC_CHECK_RATIOS if elastic else (None,)
+            report.forward_checks = forward_check(model, tmp, img_size, batches, seed=seed, threads=threads,
+                                                  keep_ratios=ratios)
             worst = max(report.forward_checks, key=lambda c: c.max_abs_diff)
             if worst.max_abs_diff > atol or any(c.top1_agreement < 1.0 for c in report.forward_checks):
                 raise ExportCheckError(f"ONNX Runtime disagrees with PyTorch at batch {worst.batch}: max abs diff "
@@ -173,8 +232,12 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
 
 
 def forward_check(model: torch.nn.Module, onnx_path: str, img_size: int, batches: Sequence[int],
-                  seed: int = 0, threads: Optional[int] = None) -> List[ForwardCheck]:
-    """ONNX Runtime (CPU) vs PyTorch on seeded random inputs, one batch size at a time."""
+                  seed: int = 0, threads: Optional[int] = None,
+                  keep_ratios: Sequence[Optional[float]] = (None,)) -> List[ForwardCheck]:
+    """ONNX Runtime (CPU) vs PyTorch on seeded random inputs, one batch size (and keep ratio) at a time.
+
+    `keep_ratios` other than None need an elastic file: both sides then run at that ratio.
+    """
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.torch_runner import TorchRunner
     checks = []
@@ -183,10 +246,11 @@ def forward_check(model: torch.nn.Module, onnx_path: str, img_size: int, batches
             TorchRunner(model, threads=threads) as reference:
         for b in batches:
             x = torch.randn(b, 3, img_size, img_size, generator=gen).numpy()
-            ref = reference.infer(x)[OUTPUT_NAME]
-            out = runner.infer(x)[OUTPUT_NAME]
-            checks.append(ForwardCheck(b, float(np.abs(out - ref).max()),
-                                       float((out.argmax(-1) == ref.argmax(-1)).mean())))
+            for ratio in keep_ratios:
+                ref = reference.infer(x, keep_ratio=ratio)[OUTPUT_NAME]
+                out = runner.infer(x, keep_ratio=ratio)[OUTPUT_NAME]
+                checks.append(ForwardCheck(b, float(np.abs(out - ref).max()),
+                                           float((out.argmax(-1) == ref.argmax(-1)).mean()), ratio))
     return checks
 
 
@@ -201,7 +265,7 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
     img = image_size(model)
     cfg = model_data_config(model)
     ratios = [float(r) for r in getattr(model, "keep_ratios", [1.0] * len(model.blocks))]
-    base = ratios[[round(len(ratios) * s / 4) for s in range(4)][1]] if ratios else 1.0
+    base = _base_ratio(ratios)
     keep_ratio = base if keep_ratio_schedule(len(ratios), base) == ratios else None
     data_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return ExportMetadata(

@@ -55,11 +55,25 @@ def add_selection_outputs(model: onnx.ModelProto) -> Tuple[onnx.ModelProto, List
         names.append(name)
         if name in existing:
             continue
+        indices, width = node.output[1], _k_value(model, node.input[1])
+        kept = _elastic_slice(model, indices)
+        if kept is not None:  # elastic file: TopK sorts every token, the Slice after it keeps the first K
+            indices, width = kept.output[0], None
         # an Identity keeps the TopK tensor's own name (and its consumers) untouched
-        model.graph.node.append(helper.make_node("Identity", [node.output[1]], [name], name=f"expose_{name}"))
-        model.graph.output.append(helper.make_tensor_value_info(
-            name, onnx.TensorProto.INT64, [batch, _k_value(model, node.input[1])]))
+        model.graph.node.append(helper.make_node("Identity", [indices], [name], name=f"expose_{name}"))
+        model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [batch, width]))
     return model, names
+
+
+def _elastic_slice(model: onnx.ModelProto, indices: str):
+    """The Slice that takes the first K of a TopK's indices with a run-time end (elastic files), or None."""
+    constants = {init.name for init in model.graph.initializer}
+    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    for node in model.graph.node:
+        if node.op_type == "Slice" and node.input[0] == indices and len(node.input) > 2 \
+                and node.input[2] not in constants:
+            return node
+    return None
 
 
 def selection_from_torch(indices) -> List[np.ndarray]:

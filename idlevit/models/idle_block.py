@@ -114,9 +114,9 @@ class IdleBlock(Block):
     """timm `Block` that can idle tokens.
 
     Modifications:
-    - `keep_tokens` (int or None): with an int, forward runs the idle path of SPEC 1.3;
+    - `keep_tokens` (int or None): with an int, forward runs the idle path (docs/design.md §1.4);
       with None it is exactly timm's Block.forward.
-    - adds `forward_masked` for the training path (SPEC 1.4).
+    - adds `forward_masked` for the training path (docs/design.md §1.5).
     No parameters are added or renamed, so checkpoints load unchanged.
     """
     keep_tokens: Optional[int] = None

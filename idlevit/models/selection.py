@@ -22,6 +22,11 @@ def check_keep_ratio(ratio: float, what: str = "keep ratio") -> float:
     return ratio
 
 
+def stage_bounds(depth: int) -> List[int]:
+    """First block of each of the four stages, plus `depth`: round(depth * s / 4)."""
+    return [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
+
+
 def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
                         keep_ratios: Optional[Sequence[float]] = None) -> List[float]:
     """Per-block keep ratios: four equal stages using r**0, r**1, r**2, r**3.
@@ -36,7 +41,7 @@ def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
                              f"give one ratio per block")
         return ratios
     r = check_keep_ratio(keep_ratio)
-    bounds = [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
+    bounds = stage_bounds(depth)
     ratios = []
     for stage in range(NUM_STAGES):
         ratios += [r ** stage] * (bounds[stage + 1] - bounds[stage])
@@ -89,9 +94,19 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     return scores, kh.reshape(B, N, attn_dim)
 
 
-def select_tokens(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices (B, k+1) of [CLS] (always 0) and the top-k image tokens, in score order."""
-    top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
+def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
+    """Indices (B, K+1) of [CLS] (always 0) and the top-K image tokens, in score order.
+
+    `k` is an int K, or a 1-D tensor whose *length* is K (its values are never read). The
+    tensor form is the elastic export ("sort, then slice"): TopK keeps its constant K = all
+    image tokens and a Slice takes the first K, so K comes from an input's shape and every
+    shape in the graph still depends on input dims only.
+    """
+    if isinstance(k, torch.Tensor):
+        ranked = torch.topk(scores, scores.shape[-1], dim=-1, largest=True, sorted=True).indices
+        top = ranked[:, :k.shape[0]] + 1
+    else:
+        top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
     cls = torch.zeros_like(top[:, :1])
     return torch.cat([cls, top], dim=1)
 
@@ -112,37 +127,57 @@ def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def scatter_tokens(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Copy of x with rows `idx` replaced by `rows`; exports as ScatterElements (no reduction)."""
-    return torch.scatter(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]), rows)
+def flat_rows(idx: torch.Tensor, rows_per_item: int) -> torch.Tensor:
+    """Indices (B, S) into each item's rows -> indices (B*S,) into the (B*rows_per_item, C) flattened batch."""
+    offsets = torch.arange(idx.shape[0], device=idx.device).unsqueeze(1) * rows_per_item
+    return (idx + offsets).reshape(-1)
+
+
+def take_rows(x: torch.Tensor, flat: torch.Tensor, rows_per_item: int) -> torch.Tensor:
+    """Whole rows `flat` of x (B, R, C) flattened to (B*R, C) -> (B, rows_per_item, C); exports as Gather.
+
+    The row count is given, not inferred (-1): exported graphs then keep it static, and the TorchScript
+    exporter's shape conditions fold away instead of staying as If nodes.
+    """
+    B, _, C = x.shape
+    return x.reshape(-1, C).index_select(0, flat).reshape(B, rows_per_item, C)
+
+
+def merge_rows(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Copy of x (B, N, C) with rows `idx` (B, S) replaced by `rows` (B, S, C), without a scatter of C-wide rows.
+
+    Scatters only the (B, N) row map (row n reads row n of x, or row N + s of `rows` when n = idx[:, s]),
+    then takes whole rows of [x; rows] with one Gather. ONNX Runtime copies whole rows for Gather,
+    but ScatterElements and GatherElements walk every element with its own index (3-4x slower).
+    """
+    B, N, _ = x.shape
+    S = idx.shape[1]
+    same = torch.arange(N, device=idx.device).unsqueeze(0).expand(B, N)
+    moved = (torch.arange(S, device=idx.device) + N).unsqueeze(0).expand(B, S)
+    row_map = same.scatter(1, idx, moved)
+    return take_rows(torch.cat([x, rows.to(x.dtype)], dim=1), flat_rows(row_map, N + S), N)
 
 
 class TokenRows:
     """Gather/scatter of whole token rows for one selection, in the form that is fastest where it runs.
 
-    Eager PyTorch copies contiguous rows of the flattened (B*N, C) tensor with index_select /
-    index_copy (about 10 % faster per idle block on CPU than element-wise gather with an
-    expanded index). Under export it emits GatherElements / ScatterElements, the ops SPEC 2
-    allows for TensorRT (no ScatterND). Both forms give bit-identical results.
+    Gathers copy whole rows of the flattened (B*N, C) tensor (index_select; Gather in ONNX).
+    Eager PyTorch scatters with index_copy; under export that would become ScatterND (which
+    TensorRT rules out), so the export form is `merge_rows`: a ScatterElements of the small
+    (B, N) row map and one row Gather. All forms give bit-identical results.
     """
 
     def __init__(self, idx: torch.Tensor, num_tokens: int):
         self.idx = idx
         self.exporting = is_exporting()
-        if not self.exporting:
-            batch, sel = idx.shape
-            offsets = torch.arange(batch, device=idx.device).unsqueeze(1) * num_tokens
-            self.flat = (idx + offsets).reshape(batch * sel)
+        self.flat = flat_rows(idx, num_tokens)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
-        if self.exporting:
-            return gather_tokens(x, self.idx)
-        B, N, C = x.shape
-        return x.reshape(B * N, C).index_select(0, self.flat).reshape(B, -1, C)
+        return take_rows(x, self.flat, self.idx.shape[1])
 
     def scatter(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         if self.exporting:
-            return scatter_tokens(x, self.idx, rows)
+            return merge_rows(x, self.idx, rows)
         B, N, C = x.shape
         out = x.reshape(B * N, C).index_copy(0, self.flat, rows.reshape(-1, C).to(x.dtype))
         return out.reshape(B, N, C)

@@ -9,7 +9,7 @@ import math
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -46,6 +46,8 @@ class BenchResult:
     gmacs_idle: float              # executed GMACs per image (FlopCounterMode)
     gmacs_baseline: float
     setup: Dict = field(default_factory=dict)
+    # other forms of the idle model (e.g. its INT8 Q/DQ file), timed in the same rounds
+    extras: Dict[str, Timing] = field(default_factory=dict)
 
     @property
     def speedup(self) -> float:
@@ -59,10 +61,16 @@ class BenchResult:
     def efficiency(self) -> float:
         return self.speedup / self.mac_ratio
 
+    def speedup_of(self, extra: str) -> float:
+        """Throughput of extra `extra` over the baseline's."""
+        return self.extras[extra].throughput / self.baseline.throughput
+
     def to_json(self) -> dict:
         return {"idle": self.idle.to_json(), "baseline": self.baseline.to_json(),
                 "gmacs_idle": self.gmacs_idle, "gmacs_baseline": self.gmacs_baseline, "mac_ratio": self.mac_ratio,
-                "speedup": self.speedup, "efficiency": self.efficiency, "setup": self.setup}
+                "speedup": self.speedup, "efficiency": self.efficiency, "setup": self.setup,
+                **({"extras": {name: {**t.to_json(), "speedup": self.speedup_of(name)}
+                               for name, t in self.extras.items()}} if self.extras else {})}
 
 
 def time_rounds(runners: Dict[str, Runner], feed: np.ndarray, *, warmup: int = 3, iters: int = 20, rounds: int = 4,
@@ -119,25 +127,29 @@ def _cpu_name() -> str:
 
 def bench_against_baseline(idle: Runner, baseline: Runner, *, img_size: int, gmacs_idle: float,
                            gmacs_baseline: float, batch: int = 32, warmup: int = 3, iters: int = 20, rounds: int = 4,
-                           seed: int = 0, progress: bool = False) -> BenchResult:
+                           seed: int = 0, progress: bool = False,
+                           extras: Optional[Dict[str, Runner]] = None) -> BenchResult:
     """Load both runners, time them in alternating rounds on the same seeded batch, and compare.
 
     Runners that are already loaded stay loaded (and are not closed), so a sweep can reuse them.
+    `extras` (name -> runner, other forms of the idle model such as its INT8 file) join the same rounds.
     """
     if not (math.isfinite(gmacs_idle) and gmacs_idle > 0):
         raise ValueError(f"gmacs_idle must be positive, got {gmacs_idle}")
     feed = np.random.default_rng(seed).standard_normal((batch, 3, img_size, img_size), dtype=np.float32)
-    opened = [r for r in (idle, baseline) if not r.is_loaded]
+    extras = dict(extras or {})
+    opened = [r for r in (idle, baseline, *extras.values()) if not r.is_loaded]
     try:
         for r in opened:
             r.load()
-        timings = time_rounds({"idle": idle, "baseline": baseline}, feed, warmup=warmup, iters=iters, rounds=rounds,
-                              progress=progress)
+        timings = time_rounds({"idle": idle, "baseline": baseline, **extras}, feed, warmup=warmup, iters=iters,
+                              rounds=rounds, progress=progress)
         setup = measure_setup(idle, batch=batch, warmup=warmup, iters=iters, rounds=rounds)
     finally:
         for r in opened:
             r.close()
-    return BenchResult(timings["idle"], timings["baseline"], gmacs_idle, gmacs_baseline, setup)
+    return BenchResult(timings["idle"], timings["baseline"], gmacs_idle, gmacs_baseline, setup,
+                       {name: timings[name] for name in extras})
 
 
 def executed_gmacs(model, img_size: int) -> float:
@@ -148,7 +160,8 @@ def executed_gmacs(model, img_size: int) -> float:
 
 def result_rows(result: BenchResult) -> List[List[str]]:
     rows = []
-    for t, g in ((result.idle, result.gmacs_idle), (result.baseline, result.gmacs_baseline)):
+    pairs = [(result.idle, result.gmacs_idle), (result.baseline, result.gmacs_baseline)]
+    for t, g in pairs + [(t, result.gmacs_idle) for t in result.extras.values()]:
         rows.append([t.name, f"{g:.3f}", f"{t.throughput:.1f}", f"{t.percentile(50):.2f}",
                      f"{t.percentile(90):.2f}", f"{t.percentile(99):.2f}"])
     return rows
@@ -158,8 +171,11 @@ BENCH_HEADERS = ["model", "GMACs/img", "img/s", "p50 ms", "p90 ms", "p99 ms"]
 
 
 def summary_line(result: BenchResult) -> str:
-    return (f"speedup {result.speedup:.3f}x  MAC ratio {result.mac_ratio:.3f}x  "
+    line = (f"speedup {result.speedup:.3f}x  MAC ratio {result.mac_ratio:.3f}x  "
             f"efficiency {result.efficiency:.3f} (speedup / MAC ratio)")
+    for name in result.extras:
+        line += f"\n{name}: speedup {result.speedup_of(name):.3f}x over the baseline"
+    return line
 
 
 __all__ = ["BENCH_HEADERS", "BenchResult", "Timing", "bench_against_baseline", "executed_gmacs", "measure_setup",

@@ -53,17 +53,47 @@ def image_files(folder: str) -> List[str]:
     return files
 
 
-def load_images(paths: Sequence[str], transform) -> np.ndarray:
-    """(N, 3, H, W) float32 from image files through `transform`."""
+FOLDER_FIX = "remove it from the --images folder"
+
+
+def read_rgb(path: str, fix: str = FOLDER_FIX):
+    """One image file as an 8-bit PIL RGB image, whatever its mode; a one-line UserError ending in `fix` if not."""
     from PIL import Image, UnidentifiedImageError
-    tensors = []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                tensors.append(transform(im.convert("RGB")).numpy())
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"image {path} cannot be read ({e}): remove it from the --images folder") from None
-    return np.stack(tensors).astype(np.float32)
+    if not os.path.isfile(path):
+        raise UserError(f"image {path} not found: {fix}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return to_rgb8(im, path, fix)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError(f"image {path} cannot be read ({type(e).__name__}: {str(e)[:100]}): {fix}") from None
+
+
+def to_rgb8(im, path: str = "image", fix: str = FOLDER_FIX):
+    """8-bit RGB from any PIL mode.
+
+    `convert("RGB")` alone clips 16-bit greyscale to white, so 16-bit (and 32-bit integer)
+    pixels are scaled to 8 bits first; palette transparency goes through RGBA; LA, CMYK,
+    YCbCr and the rest convert as PIL defines. Float pixels have no agreed range: refused.
+    """
+    from PIL import Image
+    if im.mode.startswith("I"):
+        arr = np.asarray(im, dtype=np.float64)
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > 65535:
+            raise UserError(f"image {path} has 32-bit pixels outside 0-65535: save it as 8- or 16-bit, or {fix}")
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        im = Image.fromarray(np.round(arr * (255.0 / top)).astype(np.uint8), "L")
+    elif im.mode == "F":
+        raise UserError(f"image {path} has floating-point pixels, which have no fixed range: save it as 8- or "
+                        f"16-bit, or {fix}")
+    if (im.mode == "P" and "transparency" in im.info) or im.mode == "PA":
+        im = im.convert("RGBA")
+    return im.convert("RGB")
+
+
+def load_images(paths: Sequence[str], transform, fix: str = FOLDER_FIX) -> np.ndarray:
+    """(N, 3, H, W) float32 from image files through `transform`."""
+    return np.stack([transform(read_rgb(path, fix)).numpy() for path in paths]).astype(np.float32)
 
 
 def photos_array(transform, names: Sequence[str] = BUNDLED_PHOTOS) -> np.ndarray:

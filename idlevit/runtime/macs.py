@@ -1,11 +1,11 @@
-"""Executed MACs (measured with FlopCounterMode), the paper's Table 1 convention and Token Labeling's hand count."""
+"""Executed MACs (measured with torch's FlopCounterMode), the paper's Table 1 convention and Token Labeling's hand count."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import List
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils import flop_counter
 
 
 @dataclass
@@ -14,7 +14,7 @@ class MacReport:
     keep_ratio: float
     img_size: int
     gmacs_executed: float          # measured on the real eval forward, per image
-    gmacs_formula: float           # SPEC 1.7 executed model (2*s^2*C attention), for cross-checking
+    gmacs_formula: float           # analytic executed cost (2*s^2*C attention), for cross-checking
     gmacs_paper: float             # paper convention (2*s*n*C attention)
     tokens_per_block: List[int]    # tokens that run through each block, [CLS] included
     gmacs_token_labeling: float = 0.0  # Token Labeling's hand count (LV-ViT's published figures), s = K+1
@@ -23,10 +23,41 @@ class MacReport:
         return asdict(self)
 
 
+# Every fused scaled-dot-product-attention kernel, each taking (B, H, L, E) query, key, value first. Not every
+# torch registers all of them with its flop counter: on CPU, torch <= 2.14 runs SDPA as the unregistered
+# `_scaled_dot_product_flash_attention_for_cpu`, whose attention would then count as zero MACs. The math
+# variant needs no entry: it decomposes into matmuls, which are counted.
+SDPA_FORWARD_OPS = ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+                    "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu",
+                    "_scaled_dot_product_fused_attention_overrideable")
+SDPA_BACKWARD_OPS = tuple(f"{name}_backward" for name in SDPA_FORWARD_OPS)
+
+
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+def sdpa_flop_formulas() -> dict:
+    """torch's own SDPA flop formulas for every SDPA kernel this torch has, registered or not."""
+    aten = torch.ops.aten
+    formulas = {getattr(aten, name): _sdpa_flops for name in SDPA_FORWARD_OPS if hasattr(aten, name)}
+    formulas.update({getattr(aten, name): _sdpa_backward_flops for name in SDPA_BACKWARD_OPS if hasattr(aten, name)})
+    return formulas
+
+
+def flop_counter_mode() -> flop_counter.FlopCounterMode:
+    """A quiet FlopCounterMode that counts attention whichever SDPA kernel torch picks."""
+    return flop_counter.FlopCounterMode(display=False, custom_mapping=sdpa_flop_formulas())
+
+
 def count_executed_macs(model: torch.nn.Module, img_size: int, batch: int = 1) -> float:
     """MACs per image of one eval forward, counted op by op (matmuls, convs, attention)."""
     x = torch.randn(batch, 3, img_size, img_size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), flop_counter_mode() as counter:
         model(x)
     return counter.get_total_flops() / 2 / batch
 

@@ -1,7 +1,6 @@
 """ONNX Runtime runner: CPU, CUDA, or the TensorRT execution provider when the installed build has them."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -9,6 +8,8 @@ import onnx
 
 from ..errors import UserError
 from ..optional_deps import require
+from .cpu_features import cpu_features, exact_int8_reason
+from .onnx_source import onnx_for_runtime
 from .runner import Runner, TensorInfo, default_threads
 
 # --provider name -> ONNX Runtime providers, most preferred first (CPU always last as the fallback)
@@ -38,10 +39,11 @@ class OrtRunner(Runner):
             counts the host's cores, which oversubscribes a container's share).
         selection: expose each TopK's indices as `topk_indices.<i>` outputs.
         optimization: "all" (default), "extended", "basic" or "disable".
-        exact_int8: run Q/DQ models' int8 GEMMs without intermediate saturation (default).
-            On x86 CPUs without VNNI, ONNX Runtime's fast u8s8 kernels (VPMADDUBSW) saturate
-            int16 pair sums and roughly double an INT8 model's error; TensorRT accumulates in
-            int32, so parity against it must not count that error. False measures the fast path.
+        exact_int8: run Q/DQ models' int8 GEMMs in ONNX Runtime's exact u8u8 kernels. None (default):
+            only where needed, i.e. on x86 CPUs without VNNI, whose fast u8s8 kernels (VPMADDUBSW)
+            saturate int16 pair sums and roughly double an INT8 model's error (TensorRT accumulates
+            in int32, so parity against it must not count that error); with VNNI/AMX the default
+            kernels accumulate in int32 and are faster. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
     """
@@ -49,37 +51,19 @@ class OrtRunner(Runner):
 
     def __init__(self, onnx: Union[str, bytes, "onnx.ModelProto"], *, provider: str = "cpu",
                  threads: Optional[int] = None, selection: bool = False, optimization: str = "all",
-                 profile_prefix: Optional[str] = None, exact_int8: bool = True):
+                 profile_prefix: Optional[str] = None, exact_int8: Optional[bool] = None):
         super().__init__()
         if provider not in PROVIDERS:
             raise UserError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
         self.source, self.provider, self.selection = onnx, provider, selection
         self.threads = default_threads(threads)
         self.optimization, self.profile_prefix = optimization, profile_prefix
-        self.exact_int8 = exact_int8
+        if exact_int8 is None:
+            self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features())
+        else:
+            self.exact_int8, self.int8_kernels_why = exact_int8, "forced by the caller"
         self.profile_file: Optional[str] = None
         self.session = None
-
-    def _model_bytes(self):
-        src = self.source
-        if isinstance(src, str):
-            if not os.path.isfile(src):
-                raise UserError(f"ONNX file {src} not found: pass the path of a file written by idle-export")
-            if not self.selection:
-                return src
-            from ..export.metadata import load_onnx
-            src = load_onnx(src)
-        elif isinstance(src, (bytes, bytearray)):
-            if not self.selection:
-                return bytes(src)
-            src = onnx.load_from_string(bytes(src))
-        if self.selection:
-            from ..export.selection_outputs import add_selection_outputs
-            src, names = add_selection_outputs(src)
-            if not names:
-                raise UserError("the ONNX graph has no TopK node, so there is no selection to report "
-                                "(a keep-ratio-1.0 baseline?): run without selection")
-        return src.SerializeToString()
 
     def _load(self) -> None:
         ort = import_onnxruntime()
@@ -106,7 +90,7 @@ class OrtRunner(Runner):
             opts.enable_profiling = True
             opts.profile_file_prefix = self.profile_prefix
         try:
-            self.session = ort.InferenceSession(self._model_bytes(), opts,
+            self.session = ort.InferenceSession(onnx_for_runtime(self.source, self.selection), opts,
                                                 providers=[p for p in wanted if p in available])
         except UserError:
             raise
@@ -139,6 +123,11 @@ class OrtRunner(Runner):
             raise RuntimeError("ort runner is not loaded")
         return self._inputs
 
+    def metadata_props(self) -> Dict[str, str]:
+        if self.session is None:
+            raise RuntimeError("ort runner is not loaded")
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
     @property
     def output_names(self) -> Tuple[str, ...]:
         if self.session is None:
@@ -149,5 +138,6 @@ class OrtRunner(Runner):
         ort = import_onnxruntime()
         return {"backend": self.name, "provider": self.provider, "onnxruntime": ort.__version__,
                 "threads": self.threads, "optimization": self.optimization,
-                "int8_kernels": "exact (session.x64quantprecision)" if self.exact_int8 else "fast u8s8",
+                "int8_kernels": ("exact u8u8 (session.x64quantprecision)" if self.exact_int8 else "default u8s8")
+                + f": {self.int8_kernels_why}",
                 "providers": self.session.get_providers() if self.session is not None else None}

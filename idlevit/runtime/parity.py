@@ -29,17 +29,18 @@ class Thresholds:
     min_selection: Optional[float] = None  # worst idle block's mean overlap of selected tokens
 
 
-# SPEC §2: fp32 ONNX max-abs <= 1e-4 and 100 % top-1; fp16 cosine >= 0.999 and top-1 >= 99 %;
+# docs/design.md §3.3: fp32 ONNX max-abs <= 1e-4 and 100 % top-1; fp16 cosine >= 0.999 and top-1 >= 99 %;
 # int8 cosine >= 0.99 and top-1 >= 97 %.
 PRECISION_THRESHOLDS = {
     "fp32": Thresholds(atol=1e-4, min_top1=1.0),
     "fp16": Thresholds(min_cosine=0.999, min_top1=0.99),
     "int8": Thresholds(min_cosine=0.99, min_top1=0.97),
 }
+PRECISION_THRESHOLDS["bf16"] = PRECISION_THRESHOLDS["fp16"]  # OpenVINO's bf16: a 16-bit float like fp16
 
 
 def thresholds_for(precision: str, **overrides) -> Thresholds:
-    """SPEC §2 limits for `precision`, with any non-None override (atol, rtol, min_cosine, ...) applied."""
+    """The design limits (docs/design.md §3.3) for `precision`, with any non-None override (atol, rtol, min_cosine, ...) applied."""
     if precision not in PRECISION_THRESHOLDS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_THRESHOLDS)}")
     return replace(PRECISION_THRESHOLDS[precision], **{k: v for k, v in overrides.items() if v is not None})

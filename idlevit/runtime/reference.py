@@ -54,6 +54,13 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
     built, source = create_idlevit(meta.model_name, keep_ratios=meta.keep_ratios, ckpt=ckpt, img_size=meta.img_size,
                                    seed=meta.seed if meta.seed is not None else 0, num_classes=meta.num_classes,
                                    warn_random=warn_random)
+    elastic_ratio = None
+    if meta.elastic and (keep_ratio is not None or keep_ratios is not None):
+        if keep_ratios is not None:
+            raise UserError(f"{where} is elastic: it takes one --keep-ratio per run, not --keep-ratios")
+        from ..export.elastic import ElasticKeep
+        ElasticKeep.from_metadata(meta, where).stage_tokens(keep_ratio)   # one line when out of range
+        elastic_ratio, keep_ratio = keep_ratio, None
     if keep_ratio is not None or keep_ratios is not None:
         try:
             wanted = keep_ratio_schedule(len(built.blocks), keep_ratio or 1.0, keep_ratios)
@@ -68,7 +75,15 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
     if list(built.keep_tokens) != list(meta.keep_tokens):
         raise UserError(f"{where} records K per block {_ks(meta.keep_tokens)} but its keep ratios give "
                         f"{_ks(built.keep_tokens)}: re-export it with idle-export")
+    if elastic_ratio is not None:  # the schedule the elastic file runs at when given this ratio
+        from ..models.elastic import set_elastic_keep_ratio
+        set_elastic_keep_ratio(built, elastic_ratio)
     return built, source
+
+
+def elastic_ratio_of(meta: ExportMetadata, keep_ratio: Optional[float]) -> Optional[float]:
+    """The ratio to set on a runner of this file: --keep-ratio for an elastic file, else None (fixed K)."""
+    return keep_ratio if meta.elastic else None
 
 
 def _ks(tokens) -> str:

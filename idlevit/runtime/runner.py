@@ -4,7 +4,7 @@ Modelled on Polygraphy's `BaseRunner`: parity and benchmark code take any `Runne
 branch on the backend. A backend implements `_load`, `_infer` and `_close` (and may override
 `prepare` to stage inputs on its device ahead of timing). Add one with
 `register_runner(name, "package.module:Class")`; `make_runner(name, ...)` then imports it
-lazily (the TensorRT runner is registered as "trt").
+lazily (the TensorRT runner is registered as "trt", OpenVINO as "openvino").
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import abc
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,11 +35,20 @@ class Runner(abc.ABC):
     and returns a dict of host numpy arrays (so a returned result is a finished result).
     Outputs named `topk_indices.<i>` carry the tokens idle block i selected (see
     `idlevit.export.selection_outputs`).
+
+    Elastic files (`idle-export --elastic`) take the keep ratio per call:
+    `infer(x, keep_ratio=0.6)` or `infer(x, keep_tokens=(137, 96, 67))` (K per idle stage), or
+    `set_keep_ratio(0.6)` once for every later call (and `prepare`). The runner builds the
+    `keep_tokens.<s>` inputs itself and rejects an out-of-range ratio or K (UserError, one
+    line) before anything runs. A backend only supplies the file's metadata (`metadata_props`).
     """
     name = "runner"
 
     def __init__(self) -> None:
         self._loaded = False
+        self._elastic = None          # ElasticKeep once looked up (False: not elastic)
+        self._keep_feed: Optional[Dict[str, np.ndarray]] = None   # set_keep_ratio's inputs
+        self._keep_choice: Tuple[Optional[float], Optional[Sequence[int]]] = (None, None)
 
     # --- what a backend implements -------------------------------------------------------
     @abc.abstractmethod
@@ -67,6 +76,19 @@ class Runner(abc.ABC):
         """Inputs in the backend's own form (e.g. already on the GPU); `infer` accepts the result."""
         return self._as_dict(feed)
 
+    def metadata_props(self) -> Dict[str, str]:
+        """The model file's idlevit metadata (ONNX metadata_props); elastic runners need it for K's range."""
+        return {}
+
+    def _find_elastic(self):
+        """ElasticKeep of the loaded model, or None when it takes no keep inputs."""
+        from ..export.elastic import ElasticKeep, is_keep_input
+        from ..export.metadata import ExportMetadata
+        if not any(is_keep_input(name) for name in self.input_info):
+            return None
+        where = f"the {self.name} model"
+        return ElasticKeep.from_metadata(ExportMetadata.from_props(self.metadata_props(), where), where)
+
     # --- the protocol --------------------------------------------------------------------
     @property
     def is_loaded(self) -> bool:
@@ -76,17 +98,58 @@ class Runner(abc.ABC):
         if not self._loaded:
             self._load()
             self._loaded = True
+            if self._keep_choice != (None, None):
+                try:
+                    self.set_keep_ratio(*self._keep_choice[:1], keep_tokens=self._keep_choice[1])
+                except Exception:
+                    self.close()
+                    raise
         return self
 
-    def infer(self, feed: Feed) -> Dict[str, np.ndarray]:
+    def infer(self, feed: Feed, *, keep_ratio: Optional[float] = None,
+              keep_tokens: Optional[Sequence[int]] = None) -> Dict[str, np.ndarray]:
+        """Outputs for `feed`; on an elastic model `keep_ratio` or `keep_tokens` (K per idle stage) picks K."""
         if not self._loaded:
             raise RuntimeError(f"{self.name} runner is not loaded: call load() or use it in a `with` block")
-        return self._infer(self._as_dict(feed))
+        keep = self.keep_feed(keep_ratio, keep_tokens) if keep_ratio is not None or keep_tokens is not None else None
+        return self._infer(self._as_dict(feed, keep))
 
     def close(self) -> None:
         if self._loaded:
             self._close()
             self._loaded = False
+            self._elastic, self._keep_feed = None, None
+
+    # --- elastic keep ratio --------------------------------------------------------------
+    @property
+    def elastic(self):
+        """ElasticKeep (K range, default ratio) when the loaded model takes K per call, else None."""
+        if not self._loaded:
+            raise RuntimeError(f"{self.name} runner is not loaded: call load() or use it in a `with` block")
+        if self._elastic is None:
+            self._elastic = self._find_elastic() or False
+        return self._elastic or None
+
+    def keep_feed(self, keep_ratio: Optional[float] = None,
+                  keep_tokens: Optional[Sequence[int]] = None) -> Dict[str, np.ndarray]:
+        """The keep inputs for a ratio or per-stage K (validated); UserError on a model that is not elastic."""
+        spec = self.elastic
+        if spec is None:
+            raise UserError(f"this {self.name} model has a fixed keep ratio (no keep_tokens inputs): export it "
+                            "with idle-export --elastic to choose the ratio per call, or drop --keep-ratio")
+        return spec.feed(keep_ratio, keep_tokens)
+
+    def set_keep_ratio(self, keep_ratio: Optional[float] = None, *,
+                       keep_tokens: Optional[Sequence[int]] = None) -> "Runner":
+        """Use this ratio (or K per stage) for every later call that names none; None/None resets to the default.
+
+        Before `load()` the choice is kept and checked when the model loads.
+        """
+        self._keep_choice = (keep_ratio, keep_tokens)
+        if self._loaded:
+            self._keep_feed = (self.keep_feed(keep_ratio, keep_tokens)
+                               if keep_ratio is not None or keep_tokens is not None else None)
+        return self
 
     def __enter__(self) -> "Runner":
         return self.load()
@@ -96,12 +159,28 @@ class Runner(abc.ABC):
 
     @property
     def input_name(self) -> str:
+        """The image input (the first one; keep inputs of an elastic file come after it)."""
         return next(iter(self.input_info))
 
-    def _as_dict(self, feed: Feed) -> Dict[str, Any]:
-        if isinstance(feed, Mapping):
-            return dict(feed)
-        return {self.input_name: feed}
+    def _as_dict(self, feed: Feed, keep: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, Any]:
+        """Named inputs; an elastic model's keep inputs come from `keep`, set_keep_ratio, or the default ratio."""
+        feed = dict(feed) if isinstance(feed, Mapping) else {self.input_name: feed}
+        if keep is not None:
+            feed.update(keep)
+        else:
+            for name, value in self._standing_keep_feed().items():
+                feed.setdefault(name, value)
+        return feed
+
+    def _standing_keep_feed(self) -> Mapping[str, np.ndarray]:
+        if self._keep_feed is None and self._loaded and any(n in self.input_info for n in _keep_names()):
+            self._keep_feed = self.keep_feed()  # the file's default ratio
+        return self._keep_feed or {}
+
+
+def _keep_names() -> Tuple[str, ...]:
+    from ..export.elastic import KEEP_INPUT_NAMES
+    return KEEP_INPUT_NAMES
 
 
 # backend -> "module:Class"; imported only when asked for, so heavy backends stay optional
@@ -109,6 +188,7 @@ RUNNERS: Dict[str, str] = {
     "torch": "idlevit.runtime.torch_runner:TorchRunner",
     "ort": "idlevit.runtime.ort_runner:OrtRunner",
     "trt": "idlevit.runtime.trt_runner:TrtRunner",
+    "openvino": "idlevit.runtime.openvino_runner:OpenVinoRunner",
 }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -13,6 +14,10 @@ from .bench import bench_against_baseline, executed_gmacs
 from .parity import compare_runners, thresholds_for
 
 DEFAULT_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+# backend -> (runtime of its keep-ratio-1.0 baseline, parity limits). "ort-int8" times each ratio's INT8 Q/DQ
+# file against the fp32 baseline: its speed-up is what INT8 adds on top of idling.
+BACKENDS = {"torch": ("torch", "fp32"), "ort": ("ort", "fp32"), "ort-int8": ("ort", "int8"),
+            "openvino": ("openvino", "fp32"), "openvino-bf16": ("openvino-bf16", "bf16")}
 
 
 @dataclass
@@ -28,35 +33,80 @@ class SweepConfig:
     compile: bool = False
     fp16: bool = False
     onnx_dir: Optional[str] = None        # exports are cached here, one file per ratio
+    elastic_onnx: Optional[str] = None    # one elastic file (idle-export --elastic) serves every ratio instead
+    baseline_onnx: Optional[str] = None   # a checked plain-ViT file to time as the ORT baseline (default: export)
     parity_inputs: Optional[np.ndarray] = None
+    calib: Optional[str] = None           # calib.npz for "ort-int8" (idle-calibrate)
+    exact_int8: Optional[bool] = None     # ORT int8 kernels: None = exact only on x86 CPUs without VNNI
 
 
-def _cached_export(model, model_name, source, folder: str, ratio: float) -> str:
-    """Export `model` once into `folder`; reuse a file whose metadata shows the same weights and schedule."""
+def _cached_export(model, model_name, source, folder: str, ratio: float, exporter: str = "dynamo",
+                   name: Optional[str] = None) -> str:
+    """Export `model` once into `folder`; reuse a file whose metadata shows the same weights, schedule and exporter."""
     from ..export import export_model
-    path = os.path.join(folder, f"{model_name}_r{ratio:g}.onnx")
+    path = os.path.join(folder, name or f"{model_name}_r{ratio:g}.onnx")
     if os.path.isfile(path):
         meta = read_metadata(path)
         if (meta.keep_ratios == list(model.keep_ratios) and meta.seed == source.seed
-                and meta.ckpt_sha256 == source.ckpt_sha256):
+                and meta.ckpt_sha256 == source.ckpt_sha256 and meta.exporter == exporter):
             return path
-    export_model(model, model_name, source, path, check_forward=False)
+    export_model(model, model_name, source, path, exporter=exporter, check_forward=False)
     return path
+
+
+def _idle_at(model, ratio: float, elastic: bool):
+    """A fresh copy of `model` with the schedule a run at `ratio` executes (per backend: runners may move it)."""
+    from ..models.elastic import set_elastic_keep_ratio
+    idle = copy.deepcopy(model)
+    return set_elastic_keep_ratio(idle, ratio) if elastic else idle.set_keep_ratio(ratio)
+
+
+def _cached_qdq(onnx_path: str, calib: str) -> str:
+    """The INT8 Q/DQ file of `onnx_path`, quantized once (again when the ONNX or calib.npz is newer)."""
+    from ..calibration.quantize import quantize_int8
+    path = onnx_path[:-len(".onnx")] + ".qdq.onnx"
+    if not (os.path.isfile(path) and os.path.getmtime(path) >= max(os.path.getmtime(onnx_path),
+                                                                    os.path.getmtime(calib))):
+        quantize_int8(onnx_path, calib, path)
+    return path
+
+
+def _baseline_file(baseline, model_name, source, cfg: SweepConfig):
+    """The ORT baseline: cfg.baseline_onnx as given (checked by the caller), or the fastest form, exported once."""
+    from .baseline_onnx import BASELINE_EXPORTER, describe_baseline
+    if cfg.baseline_onnx:
+        return describe_baseline(cfg.baseline_onnx)
+    return describe_baseline(_cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0, BASELINE_EXPORTER,
+                                            f"{model_name}_baseline_{BASELINE_EXPORTER}.onnx"))
+
+
+def _elastic_runner(backend: str, cfg: SweepConfig):
+    """One runner of the elastic file for every ratio (its INT8 Q/DQ version, calibrated at the default ratio,
+    for "ort-int8")."""
+    path = cfg.elastic_onnx
+    if backend == "ort-int8":
+        path = _cached_qdq(path, cfg.calib)
+    return _runner(backend, None, path, cfg)
 
 
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
     if backend == "torch":
         from .torch_runner import TorchRunner
         return TorchRunner(model, device=cfg.device, compile=cfg.compile, fp16=cfg.fp16, threads=cfg.threads)
+    if backend.startswith("openvino"):
+        from .openvino_runner import OpenVinoRunner
+        return OpenVinoRunner(path, precision="bf16" if backend == "openvino-bf16" else "f32", threads=cfg.threads)
     from .ort_runner import OrtRunner
-    return OrtRunner(path, threads=cfg.threads)
+    return OrtRunner(path, threads=cfg.threads, exact_int8=cfg.exact_int8)
 
 
 def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -> List[Dict]:
     """One record per (backend, ratio); `model` supplies the weights, its schedule is replaced per ratio.
 
     Each ratio is timed against the keep-ratio-1.0 runner of the same backend in alternating rounds,
-    so the speed-up of every row comes from one interleaved measurement.
+    so the speed-up of every row comes from one interleaved measurement. With `cfg.elastic_onnx` every ONNX
+    backend runs that one file at every ratio (one session, K set per ratio) and nothing is exported
+    but the plain baseline.
     """
     from ..factory import image_size
     from .torch_runner import TorchRunner
@@ -65,29 +115,43 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     gmacs_base = executed_gmacs(baseline, img)
     gmacs: Dict[float, float] = {}  # per ratio; the same for every backend
     records = []
+    elastic = cfg.elastic_onnx is not None
     for backend in cfg.backends:
-        base_path = _cached_export(baseline, model_name, source, cfg.onnx_dir, 1.0) if backend == "ort" else None
-        with _runner(backend, baseline, base_path, cfg) as base_runner:
+        base_backend, precision = BACKENDS[backend]
+        on_onnx = backend != "torch"
+        base_file = _baseline_file(baseline, model_name, source, cfg) if on_onnx else None
+        shared = _elastic_runner(backend, cfg) if elastic and on_onnx else None
+        with _runner(base_backend, baseline, base_file.path if base_file else None, cfg) as base_runner, \
+                shared or nullcontext():
             for ratio in cfg.ratios:
-                idle = copy.deepcopy(model).set_keep_ratio(ratio)  # fresh per backend: runners may move it
+                idle = _idle_at(model, ratio, elastic)
                 if ratio not in gmacs:
                     gmacs[ratio] = executed_gmacs(idle, img)
-                path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if backend == "ort" else None
-                with _runner(backend, idle, path, cfg) as runner:
+                if shared is not None:
+                    opened = nullcontext(shared.set_keep_ratio(ratio))
+                else:
+                    path = _cached_export(idle, model_name, source, cfg.onnx_dir, ratio) if on_onnx else None
+                    if backend == "ort-int8":
+                        path = _cached_qdq(path, cfg.calib)
+                    opened = _runner(backend, idle, path, cfg)
+                with opened as runner:
                     result = bench_against_baseline(runner, base_runner, img_size=img,
                                                     gmacs_idle=gmacs[ratio], gmacs_baseline=gmacs_base,
                                                     batch=cfg.batch, warmup=cfg.warmup, iters=cfg.iters,
                                                     rounds=cfg.rounds)
-                    record = {"backend": backend, "keep_ratio": ratio, "gmacs_executed": result.gmacs_idle,
+                    record = {"backend": backend, "keep_ratio": ratio, "elastic": elastic,
+                              "gmacs_executed": result.gmacs_idle,
                               "throughput": result.idle.throughput, "latency_p50_ms": result.idle.percentile(50),
                               "latency_p90_ms": result.idle.percentile(90), "speedup": result.speedup,
                               "mac_ratio": result.mac_ratio, "efficiency": result.efficiency,
                               "baseline_throughput": result.baseline.throughput, "setup": result.setup}
+                    if base_file:
+                        record["baseline_file"] = base_file.to_json()
                     if backend != "torch" and cfg.parity_inputs is not None:
                         with TorchRunner(idle, threads=cfg.threads) as ref:
-                            rep = compare_runners(runner, ref, [cfg.parity_inputs], thresholds_for("fp32"))
+                            rep = compare_runners(runner, ref, [cfg.parity_inputs], thresholds_for(precision))
                         record.update(max_abs_diff=rep.max_abs_diff, top1_agreement=rep.top1_agreement,
-                                      parity_passed=rep.passed)
+                                      cosine=rep.cosine_mean, parity_passed=rep.passed)
                 records.append(record)
                 if progress:
                     progress(record)

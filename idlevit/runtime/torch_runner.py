@@ -1,13 +1,17 @@
 """PyTorch runner (CPU or CUDA, optional torch.compile, fp16 autocast on CUDA): the reference backend."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+from ..export.elastic import ElasticKeep, stage_tokens_of
 from ..export.selection_outputs import selection_from_torch, selection_output_name
+from ..models.elastic import stage_keep_tokens_applied
+from ..models.selection import stage_bounds
 from .runner import Runner, TensorInfo, default_threads
 
 
@@ -65,9 +69,18 @@ class TorchRunner(Runner):
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         return t.to(self.device, non_blocking=True)
 
+    def _find_elastic(self):
+        """Any IdleViT takes K per call in eager mode: 1..N per stage, its own schedule's ratio by default."""
+        if not hasattr(self.model, "num_image_tokens"):
+            return None
+        ratios = self.model.keep_ratios
+        return ElasticKeep.full(self.model.num_image_tokens, ratios[stage_bounds(len(ratios))[1]])
+
     def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
         x = self._tensor(feed[self._input])
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
+        stage_k = stage_tokens_of(feed)
+        schedule = stage_keep_tokens_applied(self.model, stage_k) if stage_k is not None else nullcontext()
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16), schedule:
             out = self._fn(x)
         if self.selection:
             logits, indices = out

@@ -16,6 +16,7 @@ from ..engines.gpu import current_gpu
 from ..engines.sidecar import EngineSidecar, check_engine_compatible, read_sidecar
 from ..engines.tensorrt_import import import_tensorrt
 from ..errors import UserError
+from ..export.elastic import dynamic_dim_name
 from ..export.selection_outputs import SELECTION_PREFIX
 from .runner import Runner, TensorInfo
 
@@ -38,6 +39,7 @@ class _Bindings:
     inputs: Dict[str, Any]
     outputs: Dict[str, Any]
     graph: Optional[Any] = None
+    profile: int = 0                    # the optimization profile these shapes run under
 
 
 class TrtRunner(Runner):
@@ -91,7 +93,8 @@ class TrtRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self._inputs = {n: TensorInfo(str(torch_dtype(trt, engine.get_tensor_dtype(n))).replace("torch.", ""),
-                                      tuple("batch" if d < 0 else int(d) for d in engine.get_tensor_shape(n)))
+                                      tuple(dynamic_dim_name(n) if d < 0 else int(d)
+                                            for d in engine.get_tensor_shape(n)))
                         for n in inputs}
         self._outputs = tuple(n for n in names if n not in self._inputs)
 
@@ -102,6 +105,21 @@ class TrtRunner(Runner):
     @property
     def input_info(self) -> Dict[str, TensorInfo]:
         return dict(self._inputs)
+
+    def metadata_props(self) -> Dict[str, str]:
+        return dict(self.sidecar.onnx_metadata) if self.sidecar is not None else {}
+
+    def _find_elastic(self):
+        """An elastic engine takes the K its optimization profiles cover (the union of their min..max)."""
+        spec = super()._find_elastic()
+        if spec is None:
+            return None
+        ranges = {}
+        for name in spec.names:
+            bounds = [self._engine.get_tensor_profile_shape(name, p)
+                      for p in range(self._engine.num_optimization_profiles)]
+            ranges[name] = (min(int(b[0][0]) for b in bounds), max(int(b[2][0]) for b in bounds))
+        return spec.narrowed(ranges)
 
     @property
     def output_names(self) -> Tuple[str, ...]:
@@ -133,12 +151,18 @@ class TrtRunner(Runner):
         shapes = self._engine.get_tensor_profile_shape(name or self.input_name, 0)
         return int(shapes[0][0]), int(shapes[2][0])
 
-    def _check_shape(self, name: str, shape: Tuple[int, ...]) -> None:
+    def _profile_for(self, shapes: Dict[str, Tuple[int, ...]]) -> int:
+        """The first optimization profile whose min..max covers every input shape (one line if none does)."""
+        for index in range(self._engine.num_optimization_profiles):
+            if all(_within(shape, self._engine.get_tensor_profile_shape(name, index))
+                   for name, shape in shapes.items()):
+                return index
+        name, shape = next((n, s) for n, s in shapes.items()
+                           if not _within(s, self._engine.get_tensor_profile_shape(n, 0)))
         low, _, high = self._engine.get_tensor_profile_shape(name, 0)
-        if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high)):
-            raise UserError(f"input {name} of shape {list(shape)} is outside the engine's profile "
-                            f"{list(low)}..{list(high)}: rebuild with idle-trt-build --min-batch/--max-batch "
-                            "or check the image size")
+        raise UserError(f"input {name} of shape {list(shape)} is outside the engine's profile "
+                        f"{list(low)}..{list(high)}: rebuild with idle-trt-build --min-batch/--max-batch "
+                        "(--keep-range for an elastic engine) or check the image size")
 
     def _bind(self, shapes: Dict[str, Tuple[int, ...]]) -> _Bindings:
         import torch
@@ -147,16 +171,21 @@ class TrtRunner(Runner):
             return self._bindings[key]
         engine, context, trt = self._engine, self._context, self._trt
         dev = torch.device("cuda", self.device)
+        profile = self._profile_for(shapes)
+        self._select_profile(profile)
         inputs = {}
         for name, shape in shapes.items():
-            self._check_shape(name, shape)
             context.set_input_shape(name, shape)
             inputs[name] = torch.empty(shape, dtype=torch_dtype(trt, engine.get_tensor_dtype(name)), device=dev)
         outputs = {name: torch.empty(tuple(context.get_tensor_shape(name)),
                                      dtype=torch_dtype(trt, engine.get_tensor_dtype(name)), device=dev)
                    for name in self._outputs}
-        self._bindings[key] = binding = _Bindings(inputs, outputs)
+        self._bindings[key] = binding = _Bindings(inputs, outputs, profile=profile)
         return binding
+
+    def _select_profile(self, index: int) -> None:
+        if self._context.active_optimization_profile != index:
+            self._context.set_optimization_profile_async(index, self._stream.cuda_stream)
 
     def _execute(self, binding: _Bindings) -> None:
         import torch
@@ -165,6 +194,7 @@ class TrtRunner(Runner):
                 binding.graph.replay()
             return
         context = self._context
+        self._select_profile(binding.profile)
         for name, tensor in binding.inputs.items():
             context.set_input_shape(name, tuple(tensor.shape))
         for name, tensor in {**binding.inputs, **binding.outputs}.items():
@@ -197,3 +227,8 @@ class TrtRunner(Runner):
         self._execute(binding)
         self._stream.synchronize()
         return binding.outputs
+
+
+def _within(shape: Tuple[int, ...], bounds) -> bool:
+    low, _, high = bounds
+    return len(shape) == len(low) and all(lo <= s <= hi for s, lo, hi in zip(shape, low, high))

@@ -23,6 +23,7 @@ class ValidateReport:
     bench: BenchResult
     inputs: str
     seconds: Dict[str, float] = field(default_factory=dict)
+    backend: str = "ort"               # the runtime of the parity check and the bench
 
     @property
     def passed(self) -> bool:
@@ -30,7 +31,7 @@ class ValidateReport:
         return graph_ok and self.parity.passed
 
     def to_json(self) -> dict:
-        return {"passed": self.passed, "export": self.export.to_json(), "parity": self.parity.to_json(),
+        return {"passed": self.passed, "backend": self.backend, "export": self.export.to_json(), "parity": self.parity.to_json(),
                 "bench": self.bench.to_json(), "inputs": self.inputs,
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
@@ -38,20 +39,24 @@ class ValidateReport:
 def validate(model, source, model_name: str, out_path: str, *, image_paths: Optional[Sequence[str]] = None,
              num_random: int = 8, batch: int = 4, bench_batch: int = 8, warmup: int = 1, iters: int = 6,
              rounds: int = 2, threads: Optional[int] = None, exporter: str = "dynamo", opset: int = 18,
-             simplify="onnxslim", log: Callable[[str], None] = lambda s: None) -> ValidateReport:
-    """Export `model` to `out_path`, check it, run ORT CPU parity and a short bench against the baseline.
+             simplify="onnxslim", backend: str = "ort", elastic: bool = False,
+             log: Callable[[str], None] = lambda s: None) -> ValidateReport:
+    """Export `model` to `out_path`, check it, run CPU parity ("ort" or "openvino", fp32) and a short bench
+    against the baseline on the same runtime.
 
     Raises ExportCheckError when the export's own checks fail (checker, TensorRT rules, forward).
+    With `elastic` the file takes K per call; parity and bench run it at its default, `model`'s ratio.
     """
     from ..export import export_model
-    from .ort_runner import OrtRunner
+    from .runner import make_runner
     from .torch_runner import TorchRunner
 
     seconds = {}
     img = image_size(model)
     t0 = time.perf_counter()
     log(f"[1/4] exporting {model_name} to {out_path} ({exporter} exporter)")
-    export = export_model(model, model_name, source, out_path, exporter=exporter, opset=opset, simplify=simplify)
+    export = export_model(model, model_name, source, out_path, exporter=exporter, opset=opset, simplify=simplify,
+                          elastic=elastic)
     seconds["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -63,9 +68,9 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
         what = f"{len(BUNDLED_PHOTOS)} scikit-image photographs"
     x = np.concatenate([photos, random_inputs(num_random, img, seed=0)]) if num_random else photos
     inputs = f"{what} + {num_random} random inputs, batches of {batch}"
-    log(f"[2/4] parity on ONNX Runtime CPU vs PyTorch: {inputs}")
+    log(f"[2/4] parity on {backend} (CPU) vs PyTorch: {inputs}")
     selection = export.metadata.num_topk > 0
-    with OrtRunner(out_path, threads=threads, selection=selection) as cand, \
+    with make_runner(backend, onnx=out_path, threads=threads, selection=selection) as cand, \
             TorchRunner(model, threads=threads, selection=selection) as ref:
         parity = compare_runners(cand, ref, batched(x, batch), thresholds_for("fp32"))
     seconds["parity"] = time.perf_counter() - t0
@@ -79,11 +84,12 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
                      check_forward=False)
         seconds["baseline export"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        log(f"[4/4] bench on ONNX Runtime CPU, batch {bench_batch}: {warmup} warmup + {iters} timed calls each")
+        log(f"[4/4] bench on {backend} (CPU), batch {bench_batch}: {warmup} warmup + {iters} timed calls each")
         bench = bench_against_baseline(
-            OrtRunner(out_path, threads=threads), OrtRunner(base_path, threads=threads), img_size=img,
+            make_runner(backend, onnx=out_path, threads=threads), make_runner(backend, onnx=base_path, threads=threads),
+            img_size=img,
             gmacs_idle=executed_gmacs(model, img), gmacs_baseline=executed_gmacs(base_model, img),
             batch=bench_batch, warmup=warmup, iters=iters, rounds=rounds)
         bench.setup.update({"model": model_name, "keep_ratios": list(model.keep_ratios), "img_size": img})
         seconds["bench"] = time.perf_counter() - t0
-    return ValidateReport(export, parity, bench, inputs, seconds)
+    return ValidateReport(export, parity, bench, inputs, seconds, backend)

@@ -27,7 +27,8 @@ def runner_selection(runner, image: np.ndarray, label: str, blocks: List[int]) -
         raise UserError(f"{label} has {count} TopK nodes but the PyTorch model has {len(blocks)} idle blocks: "
                         "pass the --model/--keep-ratio it was exported with")
     selected = [out[selection_output_name(i)][0] for i in range(count)]
-    return SelectionRow(label, blocks, selected, int(out["logits"][0].argmax()))
+    logits = out.get("logits", next(v for k, v in out.items() if not is_selection_output(k)))  # a foreign file
+    return SelectionRow(label, blocks, selected, int(logits[0].argmax()))
 
 
 def agreement(row: SelectionRow, ref: SelectionRow) -> List[float]:

@@ -6,30 +6,26 @@ it and `idlevit.checkpoint.load_checkpoint` takes the weights from the 'model' e
 from __future__ import annotations
 
 import os
+import pickle
 import random
-import tempfile
 from typing import Any, Dict
 
 import numpy as np
 import torch
 
+from ..checkpoint import refused_pickle_message
 from ..errors import UserError
+from ..fileio import atomic_output
 
 LAST = "last.pth"      # full training state, rewritten after every epoch
 FINAL = "model.pth"    # weights + args + metrics only, written once at the end
 
 
 def save_atomic(obj: Any, path: str) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file,
+    and the temp file of a killed run is removed by the next save of the same path."""
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def rng_states() -> Dict[str, Any]:
@@ -84,7 +80,9 @@ def load_training_state(path: str) -> Dict[str, Any]:
                         "or pass the --output of the run to continue")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and EOF errors all mean the same to the user
+    except pickle.UnpicklingError as e:
+        raise UserError(refused_pickle_message(path, e)) from None
+    except Exception as e:  # zip and EOF errors mean the same to the user
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"cannot resume from {path} ({first[:120]}): the file is corrupt; "
                         "delete it and start a new run") from None

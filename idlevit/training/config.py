@@ -1,4 +1,4 @@
-"""Fine-tuning settings; the defaults are the IdleViT paper's recipe (SPEC 1.6)."""
+"""Fine-tuning settings; the defaults are the IdleViT paper's recipe (docs/design.md §1.5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,10 +9,16 @@ ATTN_MAPS = ("mean_softmax", "softmax_mean_logits")
 VARIANTS = ("idle", "prune")
 AMP_DTYPES = ("float16", "bfloat16")
 
-# settings that must not change between a run and its --resume (they change the weights' meaning
-# or the schedule); the rest (workers, progress, ...) may
-RESUME_KEYS = ("model", "model_kwargs", "variant", "keep_ratio", "keep_ratios", "img_size", "num_classes",
-               "epochs", "batch_size", "seed", "data", "synthetic")
+# the only settings --resume may change: where the run lives and how it reports. Every other one changes
+# the weights the run ends with: the model, its checkpoint and image size; the data; the schedule and
+# optimizer (lr, epochs, batch, ...); the objective; the augmentation; the device and AMP (other
+# kernels and rounding); and the data-loading workers (each worker augments with its own RNG stream)
+RESUME_MAY_CHANGE = ("output", "resume", "progress")
+
+
+def resume_keys() -> List[str]:
+    """Settings that must equal those of the run being resumed."""
+    return [name for name in TrainConfig.__dataclass_fields__ if name not in RESUME_MAY_CHANGE]
 
 
 @dataclass

@@ -48,7 +48,7 @@ def classification_loss(mixup_active: bool, smoothing: float) -> nn.Module:
 
 
 class DistillationLoss(nn.Module):
-    """L = CE(student, y) + alpha*KL + beta*MSE(features) + theta*L_cut (SPEC 1.6).
+    """L = CE(student, y) + alpha*KL + beta*MSE(features) + theta*L_cut (docs/design.md §1.5).
 
     Args:
         alpha, beta, theta: weights of the KL, feature-MSE and cut-loss terms (paper: 5, 500, 20).

@@ -17,9 +17,12 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..factory import check_build_args
+from ..fileio import atomic_output, make_output_dir, remove_stale_temps
+from ..limits import check_count, check_finite
 from ..models.selection import check_keep_ratio
 from . import checkpointing as ckpt_io
-from .config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, RESUME_KEYS, VARIANTS, TrainConfig
+from .config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, VARIANTS, TrainConfig, resume_keys
 from .data import build_datasets, build_loaders, build_mixup, resolve_num_classes
 from .distributed import DistEnv, all_reduce_sum, barrier, cleanup, init_distributed
 from .losses import DistillationLoss
@@ -55,13 +58,25 @@ def check_config(cfg: TrainConfig) -> None:
                                  ("--variant", cfg.variant, VARIANTS), ("--amp-dtype", cfg.amp_dtype, AMP_DTYPES)):
         if value not in allowed:
             raise UserError(f"{name} {value!r} is not one of {', '.join(allowed)}")
-    for name in ("epochs", "batch_size"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(cfg, name)}")
-    if cfg.warmup_epochs < 0 or (cfg.warmup_epochs and cfg.warmup_epochs >= cfg.epochs):
+    for name in ("epochs", "batch_size", "synthetic_size", "synthetic_val_size"):
+        check_count(getattr(cfg, name), _flag(name))
+    for name in ("workers", "synthetic_clutter", "warmup_epochs"):
+        check_count(getattr(cfg, name), _flag(name), minimum=0)
+    if cfg.warmup_epochs and cfg.warmup_epochs >= cfg.epochs:
         raise UserError(f"--warmup-epochs {cfg.warmup_epochs} must be in [0, --epochs {cfg.epochs})")
-    if cfg.lr <= 0 or cfg.min_lr < 0:
-        raise UserError("--lr must be > 0 and --min-lr >= 0")
+    check_finite(cfg.lr, "--lr", positive=True)
+    check_finite(cfg.clip_grad, "--clip-grad", positive=True)
+    check_finite(cfg.crop_pct, "--crop-pct", positive=True)
+    for name in ("min_lr", "warmup_lr", "weight_decay", "alpha", "beta", "theta", "mixup", "cutmix", "color_jitter"):
+        check_finite(getattr(cfg, name), _flag(name), minimum=0.0)
+    for name in ("drop_path", "hflip", "reprob", "smoothing", "mixup_prob", "mixup_switch_prob"):
+        if not 0.0 <= check_finite(getattr(cfg, name), _flag(name)) <= 1.0:
+            raise UserError(f"{_flag(name)} {getattr(cfg, name):g} is outside [0, 1]: pass a fraction such as 0.1")
+    check_build_args(cfg.model, cfg.img_size, **cfg.model_kwargs)   # image size and model arguments
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -75,30 +90,29 @@ def prepare_output(cfg: TrainConfig, env: DistEnv) -> None:
         raise UserError(f"{cfg.output} already holds a run ({ckpt_io.LAST}): pass --resume to continue it, "
                         "or another --output")
     if env.is_main:
-        try:
-            os.makedirs(cfg.output, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create --output {cfg.output} ({e.strerror}): pass a writable folder") from None
-        if not os.access(cfg.output, os.W_OK):
-            raise UserError(f"--output {cfg.output} is not writable: pass another folder")
+        make_output_dir(cfg.output, "--output")
+        for name in (ckpt_io.LAST, ckpt_io.FINAL, LOG_NAME):   # temp files of a killed run
+            remove_stale_temps(os.path.join(cfg.output, name))
     barrier(env)
 
 
 def check_resume_args(saved: Dict, cfg: TrainConfig, path: str) -> None:
+    """Refuse a resume whose settings differ from the run's: the result would match neither run."""
     now = dataclasses.asdict(cfg)
-    for key in RESUME_KEYS:
-        if saved.get(key) != now[key]:
-            raise UserError(f"--resume: {key} is {saved.get(key)!r} in {path} but {now[key]!r} now: "
-                            "pass the settings of the run being resumed")
+    changed = [key for key in resume_keys() if saved.get(key) != now[key]]
+    if changed:
+        key = changed[0]
+        more = f" (and {', '.join(changed[1:])})" if changed[1:] else ""
+        raise UserError(f"--resume: {key} is {saved.get(key)!r} in {path} but {now[key]!r} now{more}: "
+                        "pass the settings of the run being resumed, or start a new run in another --output")
 
 
 def write_log(path: str, records: List[Dict]) -> None:
     """Rewrite the JSONL log (atomically) from the records the checkpoint holds."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        for rec in records:
-            f.write(json.dumps(rec) + "\n")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
 
 
 def append_log(path: str, record: Dict) -> None:

@@ -61,3 +61,11 @@ def test_errors_are_one_line(tmp_path, photo_folder):
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="cannot read calibration file"):
         read_calib_npz(str(tmp_path / "broken.npz"))
+
+
+def test_calib_file_holding_objects_is_refused_without_unsafe_advice(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, input=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(UserError, match="cannot read calibration file .*Python objects are refused") as e:
+        read_calib_npz(str(path), "input")
+    assert "allow_pickle" not in str(e.value) and "\n" not in str(e.value)

@@ -1,4 +1,6 @@
 """idle-calibrate end to end on CPU: photos -> calib.npz -> Q/DQ ONNX that ONNX Runtime runs."""
+import os
+
 import numpy as np
 
 from idlevit.cli.calibrate import main
@@ -29,3 +31,20 @@ def test_calibrate_errors(photo_folder, tiny_onnx, tmp_path, capsys):
     assert main(["--onnx", str(tmp_path / "x.onnx"), "--images", photo_folder]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_bad_batch_sizes_and_fp16_files_leave_no_calib_npz(photo_folder, tiny_onnx, tmp_path, capsys):
+    from idlevit.engines.fp16 import write_fp16_onnx
+    calib, qdq = tmp_path / "calib.npz", tmp_path / "q.onnx"
+    for batch in ("0", "-1"):
+        code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "-n", "2", "-o", str(calib), "--qdq", str(qdq),
+                     "-b", batch, "--no-progress"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err == f"error: -b/--batch-size {batch} must be at least 1 (images per batch): pass e.g. -b 8"
+    fp16 = str(tmp_path / "m.fp16.onnx")
+    write_fp16_onnx(tiny_onnx[0], fp16, backend="onnxconverter")
+    code = main(["--onnx", fp16, "--images", photo_folder, "-n", "2", "-o", str(calib), "--qdq", str(qdq),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is fp16, not fp32" in err[0]
+    assert sorted(os.listdir(tmp_path)) == ["m.fp16.onnx"]

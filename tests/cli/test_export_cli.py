@@ -47,7 +47,8 @@ def test_export_from_checkpoint(tmp_path, ckpt, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing_ckpt", "img_size_vs_ckpt", "keep_ratio_0", "keep_ratio_1.5",
-                                  "no_such_folder", "parent_is_a_file", "batch_1", "opset_13"])
+                                  "no_such_folder", "parent_is_a_file", "batch_1", "opset_13", "img_size_17",
+                                  "img_size_0", "img_size_100000", "ckpt_is_a_folder"])
 def test_bad_inputs_exit_2_and_leave_nothing(tmp_path, ckpt, capsys, case):
     out = tmp_path / "out"
     out.mkdir()
@@ -63,6 +64,10 @@ def test_bad_inputs_exit_2_and_leave_nothing(tmp_path, ckpt, capsys, case):
         "parent_is_a_file": (base[:-1] + [str(tmp_path / "afile" / "m.onnx")], "does not exist"),
         "batch_1": (base + ["-b", "1"], "torch.export specialises size-1 dims"),
         "opset_13": (base + ["--opset", "13"], "opset 13 is outside 17-20"),
+        "img_size_17": (base + ["--img-size", "17"], "--img-size 17 is not a multiple of the patch size 16"),
+        "img_size_0": (base + ["--img-size", "0"], "--img-size 0 is not a positive image size: pass a multiple"),
+        "img_size_100000": (base + ["--img-size", "100000"], "memory, more than the"),
+        "ckpt_is_a_folder": (base + ["--ckpt", str(tmp_path)], "is a folder, not a file"),
     }[case]
     (tmp_path / "afile").write_text("x")
     line = _one_line_error(capsys, run(argv))
@@ -90,3 +95,28 @@ def test_help_names_every_default(capsys):
     for flag in ("--opset", "--exporter", "--simplify", "--check-forward", "--selection-outputs", "-o OUTPUT"):
         assert flag in text
     assert text.count("(default:") >= 12
+
+
+def test_sigkilled_export_leaves_a_temp_file_that_the_next_run_removes(tmp_path, capsys):
+    """SIGKILL runs no cleanup: the temp .onnx stays until the next idle-export to the same -o (bounded wait)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "m.onnx"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, idlevit_launch; sys.exit(idlevit_launch.export("
+                             f"['--model', 'test_vit', '--img-size', '64', '--exporter', 'torchscript', "
+                             f"'--no-check-forward', '-o', {str(out)!r}]))"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not [f for f in os.listdir(tmp_path) if f.startswith(".m.onnx.tmp-")]:
+            assert proc.poll() is None and time.monotonic() < deadline, "export never opened its temp file"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert len(os.listdir(tmp_path)) == 1 and not out.exists()
+    line = _one_line_error(capsys, run(["--model", "test_vit", "--img-size", "65", "-o", str(out)]))
+    assert "patch size" in line and os.listdir(tmp_path) == []

@@ -38,6 +38,7 @@ def test_ort_bench_table_with_profile(files, capsys):
     assert run(["bench", "--onnx", idle, "--baseline-onnx", base, "--profile", "1"] + FAST) == 0
     out = capsys.readouterr().out
     assert "measured: batch 2, 0 warmup + 2 timed calls per model in 2 alternating rounds" in out
+    assert f"baseline {base}: idle-export --keep-ratio 1.0 of test_vit" in out
     assert "efficiency" in out and "p99 ms" in out
     assert "op type" in out and "TopK" in out and "ScatterElements" in out
 
@@ -48,6 +49,37 @@ def test_ort_bench_exports_temporary_files(capsys):
     captured = capsys.readouterr()
     assert rc == 0 and json.loads(captured.out)["setup"]["model"] == "test_vit"
     assert "exporting the idle model" in captured.err and "exporting the baseline model" in captured.err
+    assert json.loads(captured.out)["setup"]["baseline_file"]["exporter"] == "torchscript"
+
+
+def _plain_vit_onnx(path, img_size=64, num_classes=1000):
+    """A plain ViT exported by hand with torch.onnx (no idlevit metadata), as a user would bring one."""
+    import warnings
+
+    import timm
+    import torch
+    model = timm.create_model("vit_tiny_patch16_224", img_size=img_size, num_classes=num_classes, depth=2).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(2, 3, img_size, img_size),), str(path), dynamo=False,
+                          opset_version=18, input_names=["x"], dynamic_axes={"x": {0: "b"}})
+    return str(path)
+
+
+def test_ort_bench_times_any_plain_vit_onnx_and_names_it(files, tmp_path, capsys):
+    idle, _ = files
+    plain = _plain_vit_onnx(tmp_path / "plain.onnx")
+    assert run(["bench", "--onnx", idle, "--baseline-onnx", plain] + FAST) == 0
+    out = capsys.readouterr().out
+    assert f"baseline {plain}: a plain ONNX file without idlevit metadata, from pytorch" in out
+
+
+def test_ort_bench_refuses_a_plain_onnx_of_another_shape(files, tmp_path, capsys):
+    idle, _ = files
+    plain = _plain_vit_onnx(tmp_path / "plain.onnx", num_classes=7)
+    assert run(["bench", "--onnx", idle, "--baseline-onnx", plain] + FAST) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a plain ViT of this model: its first output is not (batch, 1000) logits" in err[0]
 
 
 def test_torch_bench(capsys):
@@ -60,6 +92,8 @@ def test_torch_bench(capsys):
     (["--backend", "torch", "--onnx", "x.onnx"], "need --backend ort"),
     (["--baseline-onnx", "IDLE"], "is not the baseline of this model: idle blocks"),
     (["--iters", "0"], "must be >= 1"),
+    (["-b", "0"], "-b/--batch-size 0 must be at least 1"),
+    (["-b", "100000000"], "-b/--batch-size 100000000 at 64 px needs about"),
 ])
 def test_bad_flags_exit_2(files, capsys, flags, needle):
     idle, _ = files

@@ -68,6 +68,9 @@ def test_parity_failure_exits_1(exported, tmp_path_factory, capsys):
     (["--keep-ratio", "0"], "outside (0, 1]"),
     (["--images", "/nonexistent/photos"], "image folder /nonexistent/photos not found"),
     (["-b", "0"], "-b 0 must be at least 1"),
+    (["--precision", "int8"], "--precision int8 contradicts"),
+    (["-n", "-1"], "-n -1 must be >= 0"),
+    (["-n", "100000000000"], "memory, more than the"),
 ])
 def test_contradicting_or_bad_flags_exit_2(exported, capsys, flags, needle):
     rc = run(["parity", "--onnx", exported, "-n", "2", "--threads", "1"] + flags)
@@ -83,3 +86,14 @@ def test_files_that_are_not_idlevit_exports_exit_2(exported, tmp_path, capsys):
         rc = run(["parity", "--onnx", str(path)])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_parity_runs_an_elastic_file_at_the_keep_ratio_asked(tmp_path_factory, capsys):
+    from tests.onnx_cache import TEST_VIT_ELASTIC
+    elastic = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    rc = run(["parity", "--onnx", elastic, "--keep-ratio", "0.37", "-n", "4", "--min-selection", "1",
+              "--threads", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "K per block -,-,5,2,1,1" in out and "elastic at keep ratio 0.37" in out
+    assert run(["parity", "--onnx", elastic, "--keep-ratios", "1", "1", "0.5", "0.5", "0.5", "0.5"]) == 2
+    assert "takes one --keep-ratio per run" in capsys.readouterr().err

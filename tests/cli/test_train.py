@@ -110,6 +110,23 @@ def test_every_option_says_its_default():
             assert action.help and action.help.rstrip().endswith(")") and "(default:" in action.help, action.dest
 
 
+@pytest.mark.parametrize("flags,words", [
+    (["--lr", "nan"], ["--lr nan is not a finite number"]),
+    (["--lr", "inf"], ["--lr inf is not a finite number"]),
+    (["--min-lr", "-1"], ["--min-lr -1 must be >= 0"]),
+    (["--synthetic-size", "0"], ["--synthetic-size 0 must be >= 1"]),
+    (["--synthetic-val-size", "0"], ["--synthetic-val-size 0 must be >= 1"]),
+    (["--img-size", "30"], ["--img-size 30 is not a multiple of the patch size 8", "pass 24 or 32"]),
+    (["--img-size", "0"], ["--img-size 0 is not a positive image size"]),
+    (["--model-kwargs", "depth=abc"], ["model argument depth='abc' is not a number", "depth=12"]),
+    (["--model-kwargs", "qkv_bias=maybe"], ["model argument qkv_bias='maybe' is not True or False"]),
+])
+def test_bad_numbers_and_sizes_are_one_line_before_any_work(tmp_path, capsys, flags, words):
+    code = main(tiny_cli_args(tmp_path / "run", *flags))
+    _one_line_error(capsys, code, *words)
+    assert not (tmp_path / "run").exists()
+
+
 def test_lvvit_fine_tunes_with_distillation_and_cut_loss(tmp_path):
     """--model idlevit_lvvit_s (shrunk): conv stem, skip_lam and the dense head train through forward_masked."""
     args = [a if a != "deit_tiny_patch16_224" else "idlevit_lvvit_s" for a in tiny_cli_args(tmp_path / "run")]

@@ -4,8 +4,10 @@ from idlevit.runtime.parity import ParityReport, Thresholds, compare_runners
 from tests.onnx_cache import THREADS
 
 
-def ort_parity(reference_path, candidate_path, x) -> ParityReport:
-    """Both files on ORT CPU (exact int8 kernels, TopK indices exposed), compared with no limits set."""
-    with OrtRunner(reference_path, threads=THREADS, selection=True) as ref, \
-            OrtRunner(candidate_path, threads=THREADS, selection=True) as cand:
+def ort_parity(reference_path, candidate_path, x, keep_ratio=None) -> ParityReport:
+    """Both files on ORT CPU (exact int8 kernels, TopK indices exposed), compared with no limits set.
+
+    `keep_ratio`: both elastic files run at that ratio."""
+    with OrtRunner(reference_path, threads=THREADS, selection=True).set_keep_ratio(keep_ratio) as ref, \
+            OrtRunner(candidate_path, threads=THREADS, selection=True).set_keep_ratio(keep_ratio) as cand:
         return compare_runners(cand, ref, [x], Thresholds())

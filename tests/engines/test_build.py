@@ -7,13 +7,14 @@ import pytest
 from packaging.version import Version
 
 from idlevit.engines import build as build_mod
-from idlevit.engines.batch_profile import BatchProfile
+from idlevit.engines.batch_profile import BatchProfile, KeepRange
 from idlevit.engines.build import BuildRequest, build_engine, derived_onnx_path, plan_build
 from idlevit.engines.gpu import GpuInfo
 from idlevit.engines.onnx_info import OnnxInfo, read_onnx_info
 from idlevit.engines.selection_path import onnx_selection_nodes
 from idlevit.errors import UserError
 from tests.engines.fake_tensorrt import make_fake_tensorrt
+from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
 
 GPU = GpuInfo("NVIDIA L4", "8.9")
 
@@ -133,3 +134,40 @@ def test_without_tensorrt_the_hint_is_given(monkeypatch, tiny_onnx, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import raises ImportError
     with pytest.raises(UserError, match=r"TensorRT is not installed: pip install 'idlevit\[trt\]'"):
         build_engine(BuildRequest(tiny_onnx[0], str(tmp_path / "m.engine")))
+
+
+@pytest.mark.parametrize("fake_trt", ["10.13.3.9", "11.4.0.106"], indirect=True)
+def test_elastic_engine_has_one_profile_per_keep_range(fake_trt, tmp_path_factory, tmp_path):
+    onnx_path = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    engine = str(tmp_path / "m.engine")
+    sidecar = build_engine(BuildRequest(onnx_path, engine, profile=BatchProfile(1, 4, 8),
+                                        keep_ranges=[KeepRange(0.3, 0.5, 0.7), KeepRange(0.7, 0.9, 1.0)]))
+    calls = fake_trt.calls
+    assert calls.count(("add_profile",)) == 2
+    # 16 image tokens: stage s keeps floor(16 * r**s), at least 1
+    assert ("set_shape", "keep_tokens.1", (4,), (8,), (11,)) in calls
+    assert ("set_shape", "keep_tokens.3", (1,), (2,), (5,)) in calls
+    assert ("set_shape", "keep_tokens.2", (7,), (12,), (16,)) in calls
+    assert calls.count(("set_shape", "input", (1, 3, 64, 64), (4, 3, 64, 64), (8, 3, 64, 64))) == 2
+    saved = json.load(open(engine + ".json"))
+    assert saved["keep_ranges"] == [[0.3, 0.5, 0.7], [0.7, 0.9, 1.0]] and len(saved["profiles"]) == 2
+    assert saved["profiles"][1]["keep_tokens.2"] == {"min": [7], "opt": [12], "max": [16]}
+    assert saved["profile"] == saved["profiles"][0] and sidecar.onnx_metadata["elastic"] == "true"
+
+
+@pytest.mark.parametrize("fake_trt", ["11.4.0.106"], indirect=True)
+def test_elastic_engine_default_profile_covers_every_k(fake_trt, tmp_path_factory, tmp_path):
+    onnx_path = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    sidecar = build_engine(BuildRequest(onnx_path, str(tmp_path / "m.engine"), fp16=True))
+    assert sidecar.profiles[0]["keep_tokens.1"] == {"min": [1], "opt": [8], "max": [16]}
+    assert read_onnx_info(sidecar.onnx_file).metadata["elastic"] == "true"  # the FP16 ONNX stays elastic
+
+
+@pytest.mark.parametrize("fake_trt", ["10.13.3.9"], indirect=True)
+def test_keep_range_needs_an_elastic_file_and_three_ratios(fake_trt, tiny_onnx, tmp_path):
+    with pytest.raises(UserError, match="fixed keep ratio: --keep-range needs an elastic file"):
+        build_engine(BuildRequest(tiny_onnx[0], str(tmp_path / "m.engine"), keep_ranges=[KeepRange(0.3, 0.5, 0.7)]))
+    for text in ("0.3:0.7", "a:b:c", "0.7:0.5:0.9", "0:0.5:1"):
+        with pytest.raises(UserError, match="--keep-range"):
+            KeepRange.parse(text)
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,6 @@
 """IdleViT-DeiT-S r = 0.7 as FP16 and INT8 ONNX on ONNX Runtime CPU against the fp32 PyTorch model.
 
-The SPEC §2 limits with selection agreement per idle block, on the bundled photographs plus
+The limits of docs/design.md §3.3 with selection agreement per idle block, on the bundled photographs plus
 seeded random inputs (the README has the 82-input run and the investigation of INT8 top-1).
 """
 import pytest

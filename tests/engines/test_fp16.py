@@ -66,3 +66,37 @@ def test_fp16_refuses_bad_requests(tiny_onnx, fp16_onnx):
     except ImportError:
         with pytest.raises(UserError, match=r"pip install 'idlevit\[quant\]'"):
             convert_to_fp16(tiny_onnx[0], backend="modelopt")
+
+
+def test_fp16_of_an_elastic_file_stays_elastic_at_every_ratio(tmp_path_factory, tmp_path):
+    from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
+    elastic = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    out = str(tmp_path / "elastic.fp16.onnx")
+    write_fp16_onnx(elastic, out, backend="onnxconverter")
+    assert read_onnx_info(out).metadata["elastic"] == "true"
+    x = np.random.RandomState(0).randn(8, 3, 64, 64).astype(np.float32)
+    for ratio in (1.0, 0.7, 0.5, 0.3):
+        report = ort_parity(elastic, out, x, keep_ratio=ratio)
+        assert report.cosine_mean >= 0.999 and report.top1_agreement >= 0.99, (ratio, report.rows())
+
+
+def test_fp16_without_our_metadata_says_what_it_kept_fp32(tiny_onnx, tmp_path):
+    model = onnx.load(tiny_onnx[0])
+    del model.metadata_props[:]
+    plain = str(tmp_path / "plain.onnx")
+    onnx.save(model, plain)
+    with pytest.warns(UserWarning, match=r"no idle-export metadata.*kept \d+ selection-path nodes behind 4 TopK "
+                                         r"node\(s\) and the LayerNormalization nodes in fp32"):
+        result = convert_to_fp16(plain, backend="onnxconverter")
+    assert len(result.selection_nodes) > 0
+
+
+def test_fp16_refuses_a_topk_count_that_contradicts_the_metadata(tiny_onnx, tmp_path):
+    model = onnx.load(tiny_onnx[0])
+    for prop in model.metadata_props:
+        if prop.key == "keep_tokens":
+            prop.value = prop.value.replace("null", "3", 1)     # one more idle block than TopK nodes
+    wrong = str(tmp_path / "wrong.onnx")
+    onnx.save(model, wrong)
+    with pytest.raises(UserError, match="has 4 TopK nodes but its metadata lists 5 idle blocks"):
+        convert_to_fp16(wrong, backend="onnxconverter")

@@ -61,7 +61,7 @@ def test_selection_path_of_exported_idlevit(tiny_onnx):
         assert any(c not in path for t in nodes[name].output for c in consumers.get(t, ())), name
     key_projections = [n for n in feeders if nodes[n].op_type == "MatMul"]
     assert len(key_projections) == 4  # keys of all tokens: shared with attention (gathered), so not on the path
-    assert all(any(nodes[c].op_type == "GatherElements" for t in nodes[n].output for c in consumers[t])
+    assert all(any(nodes[c].op_type in ("Gather", "GatherElements") for t in nodes[n].output for c in consumers[t])
                for n in key_projections)
     ensure_node_names(model)
     assert len(onnx_tensor_graph(model).inputs) == len(model.graph.node)

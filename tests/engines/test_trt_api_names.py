@@ -8,7 +8,7 @@ import pytest
 from tests.engines.trt_names import (CACHE, WHEELS, binding_names_from, find_wheels, read_wheel,
                                      strings_of, trt_sources, used_names, versions_needing)
 
-# Version-specific API (SPEC 2): weak typing is gone in TensorRT 11, so these may only be
+# Version-specific API (docs/design.md §3.2): weak typing is gone in TensorRT 11, so these may only be
 # used on the TensorRT 10 path (functions named *_trt10).
 TRT10_ONLY = {"BuilderFlag.FP16", "BuilderFlag.INT8", "BuilderFlag.OBEY_PRECISION_CONSTRAINTS",
               "precision", "set_output_type"}
@@ -16,7 +16,7 @@ TRT10_ONLY = {"BuilderFlag.FP16", "BuilderFlag.INT8", "BuilderFlag.OBEY_PRECISIO
 # a negative control that the wheel reader can tell the versions apart.
 REMOVED_IN_11 = {"FP16", "OBEY_PRECISION_CONSTRAINTS", "EXPLICIT_BATCH", "precision", "set_output_type",
                  "platform_has_fast_fp16", "int8_calibrator"}
-# Calls SPEC 2 names as unchanged between 10 and 11; our code must use them.
+# Calls docs/design.md §3.2 names as unchanged between 10 and 11; our code must use them.
 CORE_CALLS = {"build_serialized_network", "set_memory_pool_limit", "WORKSPACE", "create_optimization_profile",
               "set_shape", "add_optimization_profile", "create_timing_cache", "set_timing_cache",
               "execute_async_v3", "set_tensor_address", "set_input_shape", "deserialize_cuda_engine",

@@ -143,3 +143,15 @@ def test_report_json_and_summary():
     js = report.to_json()
     assert js["ok"] and js["topk"] == [4] and js["op_counts"] == {"TopK": 1}
     assert report.summary().startswith("TensorRT op check: ok")
+
+
+def test_failed_shape_inference_leaves_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """ONNX Runtime saves sym_shape_infer_temp.onnx (+ its weights) into the CWD before it raises."""
+    import os
+    monkeypatch.chdir(tmp_path)
+    model = _model([helper.make_node("Mystery", ["x"], ["m"], domain="custom.ops"),
+                    helper.make_node("Relu", ["m"], ["y"])], out_shape=())
+    model.opset_import.append(helper.make_opsetid("custom.ops", 1))
+    report, problems = _problems(model)
+    assert not report.ok and "symbolic shape inference failed" in problems, problems
+    assert os.listdir(tmp_path) == [] and os.getcwd() == str(tmp_path)

@@ -38,7 +38,8 @@ def test_deit_s_graph_has_nine_sorted_topk_and_no_scatternd(deit_s):
         assert _attrs(node).get("sorted", 1) == 1 and _attrs(node).get("largest", 1) == 1
         assert _attrs(node).get("axis", -1) == -1
     assert "ScatterND" not in ops and "NonZero" not in ops
-    assert ops.count("ScatterElements") == 9 and ops.count("GatherElements") == 27
+    # whole-row Gathers instead of GatherElements; ScatterElements only on the (B, N) row map of each idle block
+    assert ops.count("ScatterElements") == 9 and "GatherElements" not in ops
     for node in model.graph.node:
         if node.op_type == "ScatterElements":
             assert _attrs(node).get("reduction", b"none") in (b"none", "none")

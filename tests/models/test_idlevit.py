@@ -8,7 +8,7 @@ from tests.conftest import tiny_vit
 
 
 def _reference_scores(block, x):
-    """Per-head [CLS] logits averaged over heads, straight from timm's qkv (SPEC 1.2)."""
+    """Per-head [CLS] logits averaged over heads, straight from timm's qkv (docs/design.md §1.3)."""
     attn = block.attn
     B, N, C = x.shape
     qkv = attn.qkv(block.norm1(x)).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
@@ -146,7 +146,7 @@ def test_no_python_loop_over_batch_and_no_item(monkeypatch):
 
 
 def test_eager_rows_and_export_form_are_identical(monkeypatch):
-    """Eager index_select/index_copy and the exported GatherElements/ScatterElements agree exactly."""
+    """Eager index_copy and the export form of the scatter (row-map ScatterElements + row Gather) agree exactly."""
     from idlevit.models import selection
     model = tiny_vit(keep_ratio=0.5)
     x = torch.randn(3, 3, 32, 32)

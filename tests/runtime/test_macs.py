@@ -1,10 +1,12 @@
 import json
 
 import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from idlevit.cli.runtime import main
 from idlevit.factory import create_idlevit
-from idlevit.runtime.macs import analytic_macs, count_executed_macs, mac_report
+from idlevit.runtime.macs import SDPA_FORWARD_OPS, analytic_macs, count_executed_macs, flop_counter_mode, mac_report
 
 PAPER_TABLE1_DEIT_S = {1.0: 4.6, 0.9: 4.0, 0.8: 3.5, 0.7: 3.1, 0.6: 2.7, 0.5: 2.4, 0.4: 2.1, 0.3: 1.9}
 
@@ -17,7 +19,7 @@ def test_paper_convention_matches_table1(ratio, gmacs):
 
 @pytest.mark.parametrize("ratio", [1.0, 0.7, 0.4])
 def test_executed_count_matches_cost_model(ratio):
-    """FlopCounterMode on the real forward agrees with SPEC 1.7 (scoring adds ~0.1 %)."""
+    """FlopCounterMode on the real forward agrees with the analytic cost model (scoring adds ~0.1 %)."""
     model, _ = create_idlevit("idlevit_deit_small_patch16_224", ratio, warn_random=False)
     measured = count_executed_macs(model, 224)
     assert measured == pytest.approx(analytic_macs(model, "executed"), rel=2e-3)
@@ -80,3 +82,44 @@ def test_token_labeling_count_of_full_lvvit_s():
     attn = 3 * h * h + h * s + 5 * s * heads + 4 * s * heads + s * heads + h * s + h * h + h + 4 * h + h + 5 * h
     mlp = h * i + 8 * i + i + h * i + h + 4 * h + h + 5 * h
     assert token_labeling_macs(model) == LVVIT_S_STEM + 16 * s * (attn + mlp)
+
+
+# (B, H, L, E) queries against (B, H, S, E) keys and values: softmax(qk^T)v is 2 * B*H*L*S*E MACs
+B, H, L, S, E = 2, 3, 5, 7, 8
+SDPA_CALLS = {
+    "_scaled_dot_product_attention_math": lambda q, k, v: torch.ops.aten._scaled_dot_product_attention_math(q, k, v),
+    "_scaled_dot_product_flash_attention": lambda q, k, v: torch.ops.aten._scaled_dot_product_flash_attention(q, k, v),
+    "_scaled_dot_product_efficient_attention":
+        lambda q, k, v: torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, False),
+    "_scaled_dot_product_cudnn_attention":
+        lambda q, k, v: torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, False),
+    "_scaled_dot_product_flash_attention_for_cpu":
+        lambda q, k, v: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v),
+    "_scaled_dot_product_fused_attention_overrideable":
+        lambda q, k, v: torch.ops.aten._scaled_dot_product_fused_attention_overrideable(q, k, v),
+}
+
+
+def test_every_fused_sdpa_kernel_has_a_call():
+    assert set(SDPA_FORWARD_OPS) < set(SDPA_CALLS)
+
+
+@pytest.mark.parametrize("op", sorted(SDPA_CALLS))
+def test_every_sdpa_kernel_is_counted(op):
+    """Each SDPA kernel, run on meta tensors (shapes only, any device's kernel), counts its two matmuls."""
+    if not hasattr(torch.ops.aten, op):
+        pytest.skip(f"torch {torch.__version__} has no aten.{op}")
+    q = torch.empty(B, H, L, E, device="meta")
+    k, v = (torch.empty(B, H, S, E, device="meta") for _ in range(2))
+    with flop_counter_mode() as counter:
+        SDPA_CALLS[op](q, k, v)
+    assert counter.get_total_flops() == 2 * (2 * B * H * L * S * E)
+
+
+@pytest.mark.parametrize("backend", [SDPBackend.MATH, SDPBackend.FLASH_ATTENTION])
+def test_executed_count_does_not_depend_on_the_cpu_sdpa_kernel(backend):
+    """CPU SDPA runs as the math decomposition or as the CPU flash kernel: both count the same attention."""
+    model, _ = create_idlevit("idlevit_deit_tiny_patch16_224", 0.7, warn_random=False)
+    with sdpa_kernel([backend]):
+        measured = count_executed_macs(model, 224)
+    assert measured == pytest.approx(analytic_macs(model, "executed"), rel=2e-3)

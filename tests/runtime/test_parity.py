@@ -1,5 +1,5 @@
 """Parity metrics on known arrays, and CI parity: DeiT-T and DeiT-S at two keep ratios on ONNX Runtime CPU,
-batch 1, 2 and 7, real photographs plus random inputs (SPEC §2 fp32 limits)."""
+batch 1, 2 and 7, real photographs plus random inputs (the fp32 limits of docs/design.md §3.3)."""
 import numpy as np
 import pytest
 

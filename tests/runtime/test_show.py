@@ -26,6 +26,18 @@ def test_show_bad_image_is_one_line_exit_2(tmp_path, capsys):
     assert err[-1].startswith("error: image") and "cannot be read" in err[-1]
     assert main(["show", "--image", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: image {tmp_path / 'missing.jpg'} not found: pass another --image"], err
+
+
+def test_show_on_an_onnx_without_topk_names_a_fix_show_has(tmp_path, tmp_path_factory, capsys):
+    from tests.onnx_cache import TEST_VIT_10, export_config
+    plain = export_config(tmp_path_factory, TEST_VIT_10)
+    assert main(["show", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5", "--onnx", plain,
+                 "-o", str(tmp_path / "x.png")]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning:")]
+    assert len(err) == 1 and "has no TopK node" in err[0] and "idle-export with a keep ratio below 1.0" in err[0]
+    assert "without selection" not in err[0] and not (tmp_path / "x.png").exists()
 
 
 def test_agreement_counts_overlap():

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 from PIL import Image
@@ -24,9 +25,25 @@ def test_sweep_writes_json_csv_and_plot(tmp_path, capsys):
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert len(rows) == 4 and float(rows[1]["keep_ratio"]) == 0.5
     assert Image.open(out / "sweep.png").format == "PNG"
-    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_r0.5.onnx", "test_vit_r1.onnx"]
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == ["test_vit_baseline_torchscript.onnx",
+                                                                "test_vit_r0.5.onnx", "test_vit_r1.onnx"]
+    assert data["baseline_file"]["exporter"] == "torchscript"
+    assert "ort speed-ups are against the baseline" in capsys.readouterr().out
 
 
 def test_sweep_bad_ratio(tmp_path, capsys):
     assert main(["sweep", "--ratios", "0", "-o", str(tmp_path / "s")]) == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["-o", "--onnx-dir"])
+def test_sweep_unwritable_folders_are_one_line_and_create_nothing(tmp_path, capsys, flag):
+    (tmp_path / "afile").write_text("x")
+    folders = {"-o": str(tmp_path / "s"), "--onnx-dir": str(tmp_path / "o")}
+    folders[flag] = str(tmp_path / "afile" / "sub")
+    argv = ["sweep", "--model", "test_vit", "--img-size", "64", "-o", folders["-o"], "--onnx-dir", folders["--onnx-dir"]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: cannot create {flag} {folders[flag]} ({tmp_path / 'afile'} is a file): pass a folder you "
+                   "can write to"], err
+    assert sorted(os.listdir(tmp_path)) == ["afile"]

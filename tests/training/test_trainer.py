@@ -93,3 +93,61 @@ def test_deit_small_release_checkpoint_feeds_student_and_teacher(tmp_path):
     assert student.keep_tokens == [None] * 3 + [137] * 3 + [96] * 3 + [67] * 3
     assert source.ckpt_sha256 and torch.equal(student.blocks[5].mlp.fc2.weight, teacher.blocks[5].mlp.fc2.weight)
     assert student.patch_embed.img_size == (224, 224)
+
+
+def test_resume_refuses_every_setting_that_changes_the_result(tmp_path):
+    """The README promises changed settings are refused: all but where the run lives and how it reports."""
+    from idlevit.errors import UserError
+    from idlevit.training.config import RESUME_MAY_CHANGE, resume_keys
+    from idlevit.training.trainer import check_resume_args
+    cfg = tiny_config(tmp_path / "run")
+    saved = dataclasses.asdict(cfg)
+    other = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 0.5 + 0.01,
+             str: lambda v: v + "x", dict: lambda v: {**v, "depth": 5}, list: lambda v: v + [0.5],
+             type(None): lambda v: 1}
+    assert {"lr", "min_lr", "epochs", "batch_size", "seed", "ckpt", "alpha", "theta", "mixup", "workers",
+            "device", "amp"} <= set(resume_keys())
+    for key in resume_keys():
+        changed = dataclasses.replace(cfg, **{key: other[type(saved[key])](saved[key])})
+        with pytest.raises(UserError, match=f"--resume: {key} is "):
+            check_resume_args(saved, changed, "last.pth")
+    for key in RESUME_MAY_CHANGE:
+        check_resume_args(saved, dataclasses.replace(cfg, **{key: other[type(saved[key])](saved[key])}), "last.pth")
+
+
+def test_resume_with_a_changed_lr_is_refused_end_to_end(tmp_path):
+    from idlevit.errors import UserError
+    cfg = tiny_config(tmp_path / "run", epochs=1, synthetic_size=64, synthetic_val_size=32)
+    train(cfg)
+    with pytest.raises(UserError, match=r"--resume: lr is 0.003 in .*last.pth but 0.001 now"):
+        train(dataclasses.replace(cfg, resume=True, lr=1e-3))
+
+
+def test_checkpoints_use_the_umask_and_killed_writes_are_cleaned_on_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from idlevit.fileio import temp_path_beside
+    from idlevit.training.trainer import prepare_output
+    from idlevit.training.distributed import DistEnv
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = []
+    for name in ("last.pth", "model.pth", "log.jsonl"):   # as a killed writer of each would have left them
+        mine = temp_path_beside(str(run / name))
+        stale.append(mine.replace(f"-{os.getpid()}-", f"-{proc.pid}-"))
+        os.replace(mine, stale[-1])
+    cfg = tiny_config(run, epochs=1, synthetic_size=64, synthetic_val_size=32)
+    prepare_output(cfg, DistEnv())
+    assert not any(os.path.exists(p) for p in stale)
+    old = os.umask(0o022)
+    try:
+        train(cfg)
+    finally:
+        os.umask(old)
+    for name in ("last.pth", "model.pth", "log.jsonl"):
+        assert (run / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(os.listdir(run)) == ["last.pth", "log.jsonl", "model.pth"]

@@ -1,0 +1,80 @@
+"""Elastic keep ratio: one model (and one exported file) whose K per idle stage is chosen per call.
+
+Stage s (1..3) of the four-stage schedule keeps K_s = floor(N * r**s) image tokens; stage 0 runs
+every token. Under export the K of each stage is the length of an extra input `keep_tokens.<s>`
+(see `select_tokens`), so one ONNX file serves every keep ratio.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Sequence
+
+import torch
+
+from .selection import NUM_STAGES, check_keep_ratio, stage_bounds, tokens_to_keep
+
+ELASTIC_STAGES = tuple(range(1, NUM_STAGES))  # stage 0 keeps every token at any ratio (r**0 == 1)
+KEEP_INPUT_PREFIX = "keep_tokens."
+
+
+def keep_input_name(stage: int) -> str:
+    """Name of the exported input whose length is stage `stage`'s K."""
+    return f"{KEEP_INPUT_PREFIX}{stage}"
+
+
+def stage_keep_tokens(num_image_tokens: int, keep_ratio: float) -> List[int]:
+    """K of each elastic stage at base ratio r: what a fixed export at r selects; r = 1 keeps all N."""
+    r = check_keep_ratio(keep_ratio)
+    return [tokens_to_keep(num_image_tokens, r ** s) or num_image_tokens for s in ELASTIC_STAGES]
+
+
+def block_keep_tokens(depth: int, stage_k: Sequence) -> List[Optional[object]]:
+    """Per block: None in stage 0, else its stage's K (an int, or a tensor whose length is K)."""
+    if len(stage_k) != len(ELASTIC_STAGES):
+        raise ValueError(f"{len(stage_k)} stage K values given, the schedule has {len(ELASTIC_STAGES)} "
+                         "idle stages: give one K per stage")
+    bounds = stage_bounds(depth)
+    per_block: List[Optional[object]] = [None] * depth
+    for stage, k in zip(ELASTIC_STAGES, stage_k):
+        for i in range(bounds[stage], bounds[stage + 1]):
+            per_block[i] = k
+    return per_block
+
+
+def set_elastic_keep_ratio(model: torch.nn.Module, keep_ratio: float) -> torch.nn.Module:
+    """Give an IdleViT the schedule an elastic file runs at ratio r: stage 1-3 blocks idle, K = N at r = 1."""
+    model.set_keep_ratio(keep_ratio)
+    ks = stage_keep_tokens(model.num_image_tokens, keep_ratio)
+    for blk, k in zip(model.blocks, block_keep_tokens(len(model.blocks), ks)):
+        blk.keep_tokens = k
+    return model
+
+
+@contextmanager
+def stage_keep_tokens_applied(model: torch.nn.Module, stage_k: Sequence) -> Iterator[torch.nn.Module]:
+    """Run `model` (an IdleViT) with K per stage for the duration of the block; its schedule is restored after."""
+    saved = [blk.keep_tokens for blk in model.blocks]
+    try:
+        for blk, k in zip(model.blocks, block_keep_tokens(len(model.blocks), stage_k)):
+            blk.keep_tokens = k
+        yield model
+    finally:
+        for blk, k in zip(model.blocks, saved):
+            blk.keep_tokens = k
+
+
+class ElasticIdleViT(torch.nn.Module):
+    """Export view of an IdleViT: inputs (image, keep_tokens.1, .2, .3), K of stage s = len(keep_tokens.<s>).
+
+    The keep inputs' values are never read; only their lengths reach the graph (as Slice ends).
+    Weights are the wrapped model's own.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, keep_1: torch.Tensor, keep_2: torch.Tensor,
+                keep_3: torch.Tensor) -> torch.Tensor:
+        with stage_keep_tokens_applied(self.model, (keep_1, keep_2, keep_3)):
+            return self.model(x)

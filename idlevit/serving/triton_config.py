@@ -1,0 +1,90 @@
+"""Triton `config.pbtxt` for one model: I/O names, types and dims, dynamic batching, instance groups.
+
+Written as protobuf text by hand (no tritonclient needed to deploy); the tests parse every file against
+Triton's own schema (`tritonclient.grpc.model_config_pb2`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from ..errors import UserError
+
+# numpy dtype name -> Triton DataType
+TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TYPE_BF16", "float64": "TYPE_FP64",
+                 "int64": "TYPE_INT64", "int32": "TYPE_INT32", "int16": "TYPE_INT16", "int8": "TYPE_INT8",
+                 "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL"}
+INSTANCE_KINDS = ("KIND_CPU", "KIND_GPU", "KIND_AUTO")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as Triton sees it: `dims` without the batch axis when the model batches."""
+    name: str
+    dtype: str                  # numpy dtype name
+    dims: Sequence[int]         # -1 = variable
+
+    def triton_type(self) -> str:
+        if self.dtype not in TRITON_DTYPES:
+            raise UserError(f"tensor {self.name} has type {self.dtype}, which Triton cannot carry: "
+                            "export the model with float32 inputs and outputs")
+        return TRITON_DTYPES[self.dtype]
+
+
+@dataclass
+class ModelConfig:
+    """The fields of Triton's ModelConfig that a deployment of one of our files sets."""
+    name: str
+    inputs: List[TensorSpec]
+    outputs: List[TensorSpec]
+    max_batch_size: int
+    platform: Optional[str] = None          # "onnxruntime_onnx", "tensorrt_plan"
+    backend: Optional[str] = None           # "python"
+    instance_kind: str = "KIND_CPU"
+    instance_count: int = 1
+    max_queue_delay_us: int = 0
+    preferred_batch_sizes: Sequence[int] = ()
+    default_model_filename: Optional[str] = None
+    parameters: Dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if (self.platform is None) == (self.backend is None):
+            raise ValueError("a model config sets exactly one of platform and backend")
+        if self.instance_kind not in INSTANCE_KINDS:
+            raise UserError(f"instance kind {self.instance_kind} is not one of {', '.join(INSTANCE_KINDS)}")
+        if self.instance_count < 1:
+            raise UserError(f"instance count {self.instance_count} must be at least 1")
+        if self.max_batch_size < 0:
+            raise UserError(f"max batch size {self.max_batch_size} must be at least 0 (0 = no batching)")
+
+    def to_pbtxt(self) -> str:
+        """The model's config.pbtxt (protobuf text format of Triton's ModelConfig)."""
+        lines = [f"name: {_quote(self.name)}"]
+        lines.append(f"platform: {_quote(self.platform)}" if self.platform else f"backend: {_quote(self.backend)}")
+        lines.append(f"max_batch_size: {self.max_batch_size}")
+        if self.default_model_filename:
+            lines.append(f"default_model_filename: {_quote(self.default_model_filename)}")
+        lines += _tensors("input", self.inputs) + _tensors("output", self.outputs)
+        if self.max_batch_size > 0:  # Triton refuses a batcher on a model that does not batch
+            lines.append("dynamic_batching {")
+            lines += [f"  preferred_batch_size: {b}" for b in self.preferred_batch_sizes]
+            lines.append(f"  max_queue_delay_microseconds: {self.max_queue_delay_us}")
+            lines.append("}")
+        lines.append(f"instance_group [ {{ count: {self.instance_count} kind: {self.instance_kind} }} ]")
+        for key, value in self.parameters.items():
+            lines.append(f"parameters {{ key: {_quote(key)} value {{ string_value: {_quote(value)} }} }}")
+        return "\n".join(lines) + "\n"
+
+
+def _tensors(kind: str, specs: Sequence[TensorSpec]) -> List[str]:
+    out = [f"{kind} ["]
+    for n, spec in enumerate(specs):
+        dims = ", ".join(str(int(d)) for d in spec.dims)
+        sep = "," if n + 1 < len(specs) else ""
+        out.append(f"  {{ name: {_quote(spec.name)} data_type: {spec.triton_type()} dims: [ {dims} ] }}{sep}")
+    return out + ["]"]
+
+
+def _quote(text: str) -> str:
+    return json.dumps(str(text), ensure_ascii=False)  # JSON escapes are valid protobuf text escapes for our names

@@ -1,0 +1,35 @@
+"""Console-script entry points of the idle-* tools.
+
+They live outside the `idlevit` package on purpose: importing anything inside it imports torch
+and timm first (seconds of start-up), and a Ctrl-C during that import should end like a Ctrl-C
+later on, with one line and exit status 130, not a traceback. Each function imports its CLI
+module and hands over to that module's `main`, which handles everything after start-up.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from functools import partial
+from typing import Optional, Sequence
+
+EXIT_INTERRUPTED = 130
+
+
+def launch(module: str, argv: Optional[Sequence[str]] = None) -> int:
+    """`idlevit.cli.<module>.main(argv)`, with Ctrl-C during the import answered in one line."""
+    try:
+        main = importlib.import_module(f"idlevit.cli.{module}").main
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return EXIT_INTERRUPTED
+    return main(argv)
+
+
+# one entry point per console script in pyproject.toml; each takes an optional argv like the CLI mains
+runtime = partial(launch, "runtime")
+export = partial(launch, "export")
+train = partial(launch, "train")
+trt_build = partial(launch, "trt_build")
+calibrate = partial(launch, "calibrate")
+fp16 = partial(launch, "fp16")
+deploy = partial(launch, "deploy")

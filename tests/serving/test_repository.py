@@ -1,0 +1,124 @@
+"""idle-deploy triton: every config.pbtxt parses against Triton's own schema and says what the file says."""
+import json
+import os
+
+import pytest
+
+from idlevit.engines.sidecar import EngineSidecar, write_sidecar
+from idlevit.errors import UserError
+from idlevit.serving.repository import DeployOptions, read_onnx_io, write_repository
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="pip install 'idlevit[serve]'")
+from google.protobuf import text_format  # noqa: E402  (after the importorskip)
+
+
+def parse(path):
+    with open(path) as f:
+        return text_format.Parse(f.read(), model_config_pb2.ModelConfig())
+
+
+def fake_engine(tmp_path, min_batch=1, max_batch=16):
+    """An engine file (bytes never read here) and the sidecar idle-trt-build writes beside it."""
+    engine = str(tmp_path / "m.plan")
+    with open(engine, "wb") as f:
+        f.write(b"not read by idle-deploy")
+    profile = {"input": {"min": [min_batch, 3, 64, 64], "opt": [8, 3, 64, 64], "max": [max_batch, 3, 64, 64]}}
+    write_sidecar(EngineSidecar(tensorrt_version="10.13.3.9", gpu_name="NVIDIA H100", compute_capability="9.0",
+                                precision="fp16", profile=profile, onnx_sha256="ab" * 32), engine)
+    return engine
+
+
+def test_every_config_parses_against_triton_schema(tiny_ladder, tmp_path):
+    r10, r05 = tiny_ladder
+    out = tmp_path / "repo"
+    opts = DeployOptions(max_batch=4, instances=2, max_queue_delay_us=500, p99_target_ms=50)
+    configs = write_repository([r10, r05], str(out), engine=fake_engine(tmp_path), options=opts)
+    assert set(configs) == {"idlevit", "idlevit_r1_onnx", "idlevit_r0.5_onnx", "idlevit_trt"}
+    io = read_onnx_io(r05)
+    for name in configs:
+        config = parse(out / name / "config.pbtxt")
+        assert config.name == name
+        assert [i.name for i in config.input] == [io.image_input.name]
+        assert list(config.input[0].dims) == [3, 64, 64]
+        assert config.input[0].data_type == model_config_pb2.TYPE_FP32
+        assert config.output[0].name == "logits" and list(config.output[0].dims) == [1000]
+        assert config.HasField("dynamic_batching")
+        assert config.dynamic_batching.max_queue_delay_microseconds == 500
+        assert config.instance_group[0].count == 2
+    assert parse(out / "idlevit_r0.5_onnx" / "config.pbtxt").platform == "onnxruntime_onnx"
+    assert parse(out / "idlevit_r0.5_onnx" / "config.pbtxt").max_batch_size == 4
+    trt = parse(out / "idlevit_trt" / "config.pbtxt")
+    assert (trt.platform, trt.max_batch_size) == ("tensorrt_plan", 16)   # from the engine's profile
+    assert trt.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    assert (out / "idlevit_trt" / "1" / "model.plan").is_file() and (out / "idlevit_trt" / "1" / "model.plan.json").is_file()
+    py = parse(out / "idlevit" / "config.pbtxt")
+    assert py.backend == "python" and py.max_batch_size == 4
+    assert [o.name for o in py.output] == ["logits", "keep_ratio"]
+    params = {k: v.string_value for k, v in py.parameters.items()}
+    assert json.loads(params["files"]) == {"1": "model.onnx", "0.5": "model_1.onnx"}
+    assert params["p99_target_ms"] == "50" and params["runner"] == "ort"
+    assert sorted(os.listdir(out / "idlevit" / "1")) == ["model.onnx", "model.py", "model_1.onnx"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_dims_and_batch_follow_the_engine_profile(tiny_ladder, tmp_path):
+    engine = fake_engine(tmp_path, max_batch=32)
+    write_repository([tiny_ladder[1]], str(tmp_path / "repo"), engine=engine)
+    assert parse(tmp_path / "repo" / "idlevit_trt" / "config.pbtxt").max_batch_size == 32
+    with pytest.raises(UserError, match="--min-batch 1"):
+        write_repository([tiny_ladder[1]], str(tmp_path / "repo2"), engine=fake_engine(tmp_path, min_batch=2))
+    assert not (tmp_path / "repo2").exists()
+
+
+@pytest.mark.parametrize("case,match", [
+    ("same_ratio", "one file per keep ratio"), ("exists", "not empty"), ("trt_without_engine", "--engine"),
+    ("bad_name", "not a plain name"), ("missing_onnx", "does not exist|not found"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tiny_ladder, tmp_path, case, match):
+    r10, r05 = tiny_ladder
+    out = tmp_path / "repo"
+    files, opts = [r05], DeployOptions()
+    if case == "same_ratio":
+        files = [r05, r05]
+    elif case == "exists":
+        out.mkdir()
+        (out / "keep.txt").write_text("user data")
+    elif case == "trt_without_engine":
+        opts = DeployOptions(runner="trt")
+    elif case == "bad_name":
+        opts = DeployOptions(name="my model")
+    elif case == "missing_onnx":
+        files = [str(tmp_path / "nope.onnx")]
+    with pytest.raises(UserError, match=match):
+        write_repository(files, str(out), options=opts)
+    assert (out / "keep.txt").read_text() == "user data" if case == "exists" else not out.exists()
+
+
+def test_cli_writes_repository_and_reports_bad_input(tiny_ladder, tmp_path, capsys):
+    from idlevit.cli.deploy import main
+    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo"), "--max-batch", "2"]) == 0
+    assert parse(tmp_path / "repo" / "idlevit" / "config.pbtxt").max_batch_size == 2
+    assert "idlevit_onnx: onnxruntime_onnx" in capsys.readouterr().out
+    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--force" in err[0]
+
+
+def test_elastic_file_onnxruntime_model_is_unbatched_python_model_takes_images_only(tmp_path_factory, tmp_path):
+    from tests.onnx_cache import TEST_VIT_ELASTIC, export_config
+    elastic = export_config(tmp_path_factory, TEST_VIT_ELASTIC)
+    write_repository([elastic], str(tmp_path / "repo"), engine=fake_engine(tmp_path))
+    ort = parse(tmp_path / "repo" / "idlevit_onnx" / "config.pbtxt")
+    assert ort.max_batch_size == 0 and not ort.HasField("dynamic_batching")   # K inputs have no batch axis
+    assert [(i.name, list(i.dims)) for i in ort.input] == [("input", [-1, 3, 64, 64]), ("keep_tokens.1", [-1]),
+                                                           ("keep_tokens.2", [-1]), ("keep_tokens.3", [-1])]
+    assert parse(tmp_path / "repo" / "idlevit_trt" / "config.pbtxt").max_batch_size == 0
+    py = parse(tmp_path / "repo" / "idlevit" / "config.pbtxt")
+    assert [i.name for i in py.input] == ["input"] and py.max_batch_size == 8 and py.HasField("dynamic_batching")
+    with pytest.raises(UserError, match="pass it alone"):
+        write_repository([elastic, tiny_path(tmp_path_factory)], str(tmp_path / "repo2"))
+
+
+def tiny_path(tmp_path_factory):
+    from tests.onnx_cache import TEST_VIT_05, export_config
+    return export_config(tmp_path_factory, TEST_VIT_05)

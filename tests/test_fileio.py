@@ -1,0 +1,86 @@
+"""Atomic outputs: temp files of killed writers are recognised and removed by the next write; normal umask."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from idlevit.errors import UserError
+from idlevit.fileio import atomic_output, check_output_path, make_output_dir, remove_stale_temps, temp_path_beside
+
+# a writer that opens its temp file and then waits to be killed
+WRITER = ("import sys, time\n"
+          "from idlevit.fileio import atomic_output\n"
+          "with atomic_output(sys.argv[1], suffix='.onnx') as tmp:\n"
+          "    open(tmp, 'w').write('half a file')\n"
+          "    print('writing', flush=True)\n"
+          "    time.sleep(120)\n")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    return proc.pid
+
+
+def _hidden(folder):
+    return sorted(f for f in os.listdir(folder) if f.startswith("."))
+
+
+def test_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path):
+    out = tmp_path / "model.onnx"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    left = _hidden(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".model.onnx.tmp-") and not out.exists()
+    with atomic_output(str(out)) as tmp:
+        open(tmp, "w").write("whole")
+    assert _hidden(tmp_path) == [] and out.read_text() == "whole"
+
+
+def test_temps_of_running_writers_and_other_files_are_kept(tmp_path):
+    out = str(tmp_path / "last.pth")
+    mine = temp_path_beside(out)                     # this process is alive
+    dead = mine.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
+    open(dead, "w").close()
+    other = tmp_path / ".last.pth.something-else"     # not our naming: never touched
+    other.write_text("x")
+    assert remove_stale_temps(out) == [os.path.basename(dead)]
+    assert os.path.exists(mine) and other.exists() and not os.path.exists(dead)
+
+
+def test_check_output_path_cleans_before_any_work(tmp_path):
+    out = str(tmp_path / "model.onnx")
+    mine = temp_path_beside(out, ".onnx")
+    stale = mine.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
+    os.replace(mine, stale)
+    check_output_path(out)
+    assert not os.path.exists(stale)
+
+
+def test_outputs_get_the_normal_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_output(str(tmp_path / "a.json")) as tmp:
+            open(tmp, "w").write("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_output_folder_errors_are_one_line(tmp_path):
+    make_output_dir(str(tmp_path / "new" / "deeper"))
+    assert (tmp_path / "new" / "deeper").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match=r"-o .*file is a file: pass a folder"):
+        make_output_dir(str(tmp_path / "file"))
+    with pytest.raises(UserError, match=r"cannot create --onnx-dir .*file/sub \(.*file is a file\)"):
+        make_output_dir(str(tmp_path / "file" / "sub"), "--onnx-dir")
+    with pytest.raises(UserError, match=r"cannot create --onnx-dir /proc/idlevit-test .*: pass a folder you can"):
+        make_output_dir("/proc/idlevit-test", "--onnx-dir")

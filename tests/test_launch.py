@@ -1,0 +1,42 @@
+"""Console-script launchers: Ctrl-C while the CLI module (torch, timm) is still importing is one line, exit 130."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+# a meta-path hook that raises KeyboardInterrupt when torch is imported: Ctrl-C at a fixed point of start-up
+INTERRUPT_AT_TORCH = (
+    "import sys\n"
+    "class Interrupt:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'torch':\n"
+    "            raise KeyboardInterrupt\n"
+    "sys.meta_path.insert(0, Interrupt())\n"
+    "import idlevit_launch\n"
+    "sys.exit(idlevit_launch.{tool}(['--help']))\n")
+
+
+@pytest.mark.parametrize("tool", ["export", "runtime", "train", "calibrate"])
+def test_ctrl_c_during_imports_is_one_line(tool):
+    out = subprocess.run([sys.executable, "-c", INTERRUPT_AT_TORCH.format(tool=tool)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 130 and out.stderr == "error: interrupted\n", out.stderr
+
+
+def test_real_sigint_soon_after_start(tmp_path):
+    """A real SIGINT half a second in (torch still loading on this machine, or already running): one line either way."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, idlevit_launch; sys.exit(idlevit_launch.export("
+                             f"['--model', 'test_vit', '-o', {str(tmp_path / 'x.onnx')!r}]))"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if not line.startswith(("warning:", "exporting"))]
+    assert proc.returncode == 130 and lines == ["error: interrupted"], err
+    assert os.listdir(tmp_path) == []
