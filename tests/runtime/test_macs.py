@@ -123,3 +123,8 @@ def test_executed_count_does_not_depend_on_the_cpu_sdpa_kernel(backend):
     with sdpa_kernel([backend]):
         measured = count_executed_macs(model, 224)
     assert measured == pytest.approx(analytic_macs(model, "executed"), rel=2e-3)
+
+
+def test_lvvit_executed_count_matches_cost_model():
+    model, _ = create_idlevit("idlevit_lvvit_s", 0.7, warn_random=False)
+    assert count_executed_macs(model, 224) == pytest.approx(analytic_macs(model, "executed"), rel=2e-3)
