@@ -18,7 +18,7 @@ from ..export.elastic import dynamic_dim_name
 from ..optional_deps import require
 from .cpu_features import cpu_features
 from .onnx_source import onnx_for_runtime
-from .runner import Runner, TensorInfo, default_threads
+from .runner import Runner, TensorInfo, cast_feed, default_threads
 
 PRECISIONS = ("f32", "bf16")
 _OV_DTYPES = {"f32": "float32", "f16": "float16", "i64": "int64", "i32": "int32", "u8": "uint8", "i8": "int8",
@@ -90,13 +90,12 @@ class OpenVinoRunner(Runner):
         self.compiled = None
 
     def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
-        feed = {name: np.ascontiguousarray(feed[name], dtype=info.dtype) for name, info in self._inputs.items()}
+        feed = cast_feed(feed, self._inputs, list(self._inputs))
         result = self._request.infer(feed)  # copies the outputs (share_outputs=False)
         return {port.get_any_name(): np.asarray(value) for port, value in result.items()}
 
     def prepare(self, feed) -> Dict[str, Any]:
-        return {name: np.ascontiguousarray(arr, dtype=self.input_info[name].dtype)
-                for name, arr in self._as_dict(feed).items()}
+        return cast_feed(self._as_dict(feed), self.input_info)
 
     @property
     def input_info(self) -> Dict[str, TensorInfo]:

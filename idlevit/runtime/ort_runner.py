@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..optional_deps import require
 from .cpu_features import cpu_features, exact_int8_reason
 from .onnx_source import onnx_for_runtime
-from .runner import Runner, TensorInfo, default_threads
+from .runner import Runner, TensorInfo, cast_feed, default_threads
 
 # --provider name -> ONNX Runtime providers, most preferred first (CPU always last as the fallback)
 PROVIDERS = {
@@ -109,13 +109,12 @@ class OrtRunner(Runner):
         self.session = None
 
     def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
-        feed = {name: np.ascontiguousarray(feed[name], dtype=info.dtype) for name, info in self._inputs.items()}
+        feed = cast_feed(feed, self._inputs, list(self._inputs))
         return dict(zip(self._outputs, self.session.run(None, feed)))
 
     def prepare(self, feed) -> Dict[str, Any]:
         # cast once here so timing loops measure the session, not the dtype conversion
-        return {name: np.ascontiguousarray(arr, dtype=self.input_info[name].dtype)
-                for name, arr in self._as_dict(feed).items()}
+        return cast_feed(self._as_dict(feed), self.input_info)
 
     @property
     def input_info(self) -> Dict[str, TensorInfo]:

@@ -27,6 +27,12 @@ class TensorInfo:
     shape: Tuple[Union[int, str, None], ...]  # str/None for dynamic dims
 
 
+def cast_feed(feed: Mapping[str, Any], inputs: Mapping[str, TensorInfo],
+              names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    """`feed[name]` as a contiguous array of the input's dtype, for each of `names` (default: every key of
+    `feed`): what ONNX Runtime and OpenVINO take without a conversion of their own."""
+    return {name: np.ascontiguousarray(feed[name], dtype=inputs[name].dtype) for name in (names or feed)}
+
 class Runner(abc.ABC):
     """A loaded model that maps named numpy inputs to named numpy outputs.
 
