@@ -13,9 +13,8 @@ from .checkpoint import load_checkpoint
 from .errors import UserError
 from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
 from .models import backbone_name, make_idle
+from .models.names import DEFAULT_MODEL  # noqa: F401  (re-exported: the CLIs and runtime read it here)
 from .models.selection import check_keep_ratio
-
-DEFAULT_MODEL = "idlevit_deit_small_patch16_224"
 
 
 @dataclass

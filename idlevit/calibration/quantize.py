@@ -21,30 +21,9 @@ from ..engines.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from ..errors import UserError
 from ..limits import check_batch_size
 from .dataset import read_calib_npz
+from .options import BACKEND_METHODS, BACKENDS, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-METHODS = ("minmax", "entropy", "percentile")
-# what each quantizer can do: ORT's quantize_static cannot set the entropy histogram size
-# (128 bins, which makes it pick the min/max range), ModelOpt has no percentile calibration
-BACKEND_METHODS = {"onnxruntime": ("percentile", "minmax"), "modelopt": ("entropy", "minmax")}
-BACKENDS = ("auto", "modelopt", "onnxruntime")
-EXCLUDE_OPS = ("Softmax",)
-# GEMM-like ops carry the INT8 speedup on TensorRT; everything else stays in float
-QUANTIZE_OPS = ("MatMul", "Gemm", "Conv")
-
-
-@dataclass
-class QuantizeOptions:
-    method: Optional[str] = None         # None: the backend's first BACKEND_METHODS entry
-    percentile: float = 99.99
-    per_channel: bool = True
-    batch_size: int = 8
-    backend: str = "auto"
-    exclude_ops: Sequence[str] = EXCLUDE_OPS
-    quantize_ops: Sequence[str] = QUANTIZE_OPS
-    exclude_nodes: Sequence[str] = ()     # extra node names kept in float
-
 
 @dataclass
 class QuantizeResult:

@@ -13,12 +13,8 @@ from typing import List, Sequence
 
 from ..errors import UserError
 from .onnx_info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
+from .fp16_options import BACKENDS, KEEP_FP32_OPS  # noqa: F401  (re-exported)
 from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
-
-# LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
-# warns about it too); Softmax is fine in fp16 and stays there unless asked.
-KEEP_FP32_OPS = ("LayerNormalization",)
-BACKENDS = ("auto", "modelopt", "onnxconverter")
 
 
 @dataclass

@@ -4,10 +4,12 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-import onnx
+
+if TYPE_CHECKING:   # only in annotations: idle-export --help reads SIMPLIFIERS without loading onnx
+    import onnx
 
 SIMPLIFIERS = ("onnxslim", "polygraphy", "auto", "none")
 # onnxslim gave the smaller graph on every IdleViT export we measured (README "Export to ONNX")

@@ -1,13 +1,17 @@
-"""IdleViT models: token selection, idle blocks, timm registration and the cut loss."""
-from .cut_loss import TokenCutLoss, token_cut_loss
-from .idle_block import IdleBlock, idle_block_forward, masked_block_forward
-from .idlevit import BACKBONES, IdleViTMixin, MaskedOutput, backbone_name, make_idle
-from .selection import (check_keep_ratio, cls_attention_scores, keep_ratio_schedule, select_tokens,
-                        selection_mask, tokens_to_keep)
+"""IdleViT models: token selection, idle blocks, timm registration and the cut loss.
 
-__all__ = [
-    "BACKBONES", "IdleBlock", "IdleViTMixin", "MaskedOutput", "TokenCutLoss", "backbone_name",
-    "check_keep_ratio", "cls_attention_scores", "idle_block_forward", "keep_ratio_schedule",
-    "make_idle", "masked_block_forward", "select_tokens", "selection_mask", "token_cut_loss",
-    "tokens_to_keep",
-]
+The names below load on first use (so that `idlevit.models.names` and other pure-Python parts
+import without torch); `make_idle`, `backbone_name` or any import of `idlevit.models.idlevit`
+registers the `idlevit_*` models with timm.
+"""
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(("TokenCutLoss", "token_cut_loss"), ".cut_loss"),
+    **dict.fromkeys(("IdleBlock", "idle_block_forward", "masked_block_forward"), ".idle_block"),
+    **dict.fromkeys(("BACKBONES", "IdleViTMixin", "MaskedOutput", "backbone_name", "make_idle"), ".idlevit"),
+    **dict.fromkeys(("check_keep_ratio", "cls_attention_scores", "keep_ratio_schedule", "select_tokens",
+                     "selection_mask", "tokens_to_keep"), ".selection"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

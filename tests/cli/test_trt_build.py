@@ -50,13 +50,3 @@ def test_argparse_errors(capsys):
         assert ex.value.code == 2 and message in capsys.readouterr().err
     code, err = _run(["--onnx", "missing.onnx", "-o", "m.engine"], capsys)
     assert code == 2 and "--onnx missing.onnx does not exist" in err
-
-
-def test_idle_fp16_cli(tiny_onnx, tmp_path, capsys):
-    from idlevit.cli.fp16 import main as fp16_main
-    from idlevit.engines.onnx_info import read_onnx_info
-    out = str(tmp_path / "m.fp16.onnx")
-    assert fp16_main(["--onnx", tiny_onnx[0], "-o", out, "--backend", "onnxconverter"]) == 0
-    assert "(32 on the selection path" in capsys.readouterr().out and read_onnx_info(out).precision == "fp16"
-    assert fp16_main(["--onnx", out, "-o", str(tmp_path / "again.onnx")]) == 2
-    assert "already fp16" in capsys.readouterr().err and not (tmp_path / "again.onnx").exists()
