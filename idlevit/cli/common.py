@@ -56,9 +56,28 @@ def add_deprecated_alias(parser, old: str, new: str, dest: str, flag: bool = Fal
                         help=argparse.SUPPRESS, **kwargs)
 
 
-def add_json_flag(parser, what: str = "the result") -> None:
-    """--json: one JSON object on stdout instead of the human text."""
-    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object (default: off)")
+class _JsonFlag(argparse.Action):
+    """--json; `--json PATH`, the old spelling of --json-output PATH, still works with a warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None:
+            namespace.json = True
+            return
+        print(f"warning: --json PATH is deprecated and goes in the next release: use --json-output {values}",
+              file=sys.stderr)
+        namespace.json_output = values
+
+
+def add_json_flag(parser, what: str = "the result", output_file: bool = False) -> None:
+    """--json: one JSON object on stdout instead of the human text; `output_file` adds --json-output PATH (the
+    human text, and the JSON written to PATH too), whose old spelling was --json PATH."""
+    help = f"print {what} as one JSON object instead of the table (default: off)"
+    if not output_file:
+        parser.add_argument("--json", action="store_true", help=help)
+        return
+    parser.add_argument("--json", nargs="?", action=_JsonFlag, default=False, help=help)
+    parser.add_argument("--json-output", default=None, metavar="PATH",
+                        help=f"also write {what} as JSON here (default: none)")
 
 
 def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] = 0.7) -> None:

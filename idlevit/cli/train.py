@@ -127,8 +127,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..training import train
     cfg = config_from_args(build_parser().parse_args(argv))
+    from ..training import train
     result = train(cfg)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

@@ -6,9 +6,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
-
-if TYPE_CHECKING:   # only in annotations: idle-export --help reads SIMPLIFIERS without loading onnx
+if TYPE_CHECKING:   # only in annotations: idle-export --help reads SIMPLIFIERS without loading onnx or numpy
+    import numpy as np
     import onnx
 
 SIMPLIFIERS = ("onnxslim", "polygraphy", "auto", "none")
@@ -88,6 +87,7 @@ def simplify_onnx(model: onnx.ModelProto, method: str = DEFAULT_SIMPLIFIER, prob
     must agree within `atol`; "auto" keeps the equivalent candidate with the fewest nodes
     (then the fewest bytes). Raises SimplifyError when no candidate is equivalent.
     """
+    import numpy as np
     if method not in SIMPLIFIERS:
         raise ValueError(f"unknown simplifier {method!r}: use one of {', '.join(SIMPLIFIERS)}")
     report = SimplifyReport("none", len(model.graph.node), model.ByteSize())
