@@ -78,16 +78,6 @@ def inputs_from_args(args, meta):
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
-def check_precision_flag(onnx_path: str, precision: str) -> None:
-    """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
-    from ..engines.onnx_info import load_onnx, onnx_precision
-    from ..errors import UserError
-    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
-    if actual != precision:
-        raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
-                        f"--precision (the file's own {actual} limits apply) or pass the {precision} file")
-
-
 def candidate_runner(args, selection: bool, meta=None):
     """The runner under test (after check_backend): the TensorRT engine (--backend trt --engine), or the ONNX file
     on ONNX Runtime or OpenVINO (--onnx). On an elastic file it runs at --keep-ratio (the file's default without one)."""
@@ -119,14 +109,14 @@ def check_backend(args) -> str:
 
 def run(args) -> int:
     from ..runtime.inputs import batched
-    from ..runtime.parity import compare_runners
+    from ..runtime.parity import check_precision_matches, compare_runners
     from .reference_args import reference_from_args, reference_from_engine
     from .runner_args import torch_runner
     args.backend = check_backend(args)
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
     if args.onnx and args.precision:
         # bf16 is a runtime precision (OpenVINO runs the fp32 file in bf16), the others name the file's own
-        check_precision_flag(args.onnx, "fp32" if args.precision == "bf16" else args.precision)
+        check_precision_matches(args.onnx, "fp32" if args.precision == "bf16" else args.precision)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)

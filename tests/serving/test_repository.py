@@ -96,10 +96,10 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_ladder, tmp_path, case, m
 
 def test_cli_writes_repository_and_reports_bad_input(tiny_ladder, tmp_path, capsys):
     from idlevit.cli.deploy import main
-    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo"), "--max-batch", "2"]) == 0
+    assert main(["triton", "--onnx-files", tiny_ladder[1], "-o", str(tmp_path / "repo"), "--max-batch", "2"]) == 0
     assert parse(tmp_path / "repo" / "idlevit" / "config.pbtxt").max_batch_size == 2
     assert "idlevit_onnx: onnxruntime_onnx" in capsys.readouterr().out
-    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
+    assert main(["triton", "--onnx-files", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--force" in err[0]
 
