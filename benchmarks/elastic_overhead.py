@@ -21,7 +21,7 @@ MODEL = "idlevit_deit_small_patch16_224"
 
 
 def export(out: str, keep_ratio: float, elastic: bool) -> str:
-    from idlevit.export import export_model
+    from idlevit.workflows.export import export_model
     from idlevit.factory import create_idlevit
     path = os.path.join(out, f"deit_s_{'elastic' if elastic else f'r{keep_ratio:g}'}.onnx")
     if not os.path.exists(path):
