@@ -56,7 +56,8 @@ def default_output(model: str, keep_ratio: float, keep_ratios=None, elastic: boo
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..export import ExportCheckError, export_model
+    from ..export import ExportCheckError
+    from ..workflows.export import export_model
     from ..export.onnx_export import check_exportable
     output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios, args.elastic)
     check_output_path(output)  # before minutes of work

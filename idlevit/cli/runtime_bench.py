@@ -95,6 +95,7 @@ def _models(args):
     The elastic ratio is --keep-ratio on an elastic file (the idle runner is set to it), else None.
     """
     from ..factory import DEFAULT_MODEL, create_idlevit
+    from ..models.schedule import DEFAULT_KEEP_RATIO
     from ..runtime.reference import elastic_ratio_of
     if args.backend == "trt":
         from .reference_args import reference_from_engine
@@ -105,7 +106,7 @@ def _models(args):
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
         return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     name = args.model or DEFAULT_MODEL
-    model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
+    model, source = create_idlevit(name, keep_ratio=DEFAULT_KEEP_RATIO if args.keep_ratio is None else args.keep_ratio,
                                    keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
                                    seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
                                    warn_random=False)
@@ -147,7 +148,7 @@ def run(args) -> int:
             idle_runner, base_runner = file_runner(args, args.engine), file_runner(args, args.baseline_engine)
             idle_runner.set_keep_ratio(elastic_ratio)
         else:
-            from ..runtime.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
+            from ..workflows.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
             if not args.baseline_onnx:
                 print(f"exporting the baseline model to a temporary ONNX file ({BASELINE_EXPORTER} exporter)...",
                       file=sys.stderr)
@@ -183,7 +184,7 @@ def run(args) -> int:
 
 
 def _export(model, name, source, path, what, args) -> str:
-    from ..export import export_model
+    from ..workflows.export import export_model
     print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
     export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
     return path
@@ -203,7 +204,7 @@ def print_setup(setup: dict) -> None:
     print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
           f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
     if "baseline_file" in setup:
-        from ..runtime.baseline_onnx import BaselineFile
+        from ..workflows.baseline_onnx import BaselineFile
         print(BaselineFile(**setup["baseline_file"]).describe())
     print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
           f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "

@@ -67,7 +67,8 @@ def thresholds_from_args(args, precision: str):
 def inputs_from_args(args, meta):
     """(inputs array, description) from --images / -n, with the file's eval transform."""
     from ..limits import FLOAT_BYTES, check_batch_size, check_count, check_fits_memory
-    from ..runtime.inputs import eval_transform, image_files, parity_inputs
+    from ..images import eval_transform
+    from ..runtime.inputs import image_files, parity_inputs
     check_count(args.num_random, "-n", minimum=0)
     check_batch_size(args.batch_size, "-b")
     paths = image_files(args.images) if args.images else []

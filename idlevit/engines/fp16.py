@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..errors import UserError
-from .onnx_info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
+from ..onnx_file.info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
+from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from .fp16_options import BACKENDS, KEEP_FP32_OPS  # noqa: F401  (re-exported)
-from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
 
 
 @dataclass

@@ -1,16 +1,15 @@
-"""ONNX export of IdleViT: exporter, graph simplification, TensorRT op checks, metadata and selection outputs.
+"""ONNX export of IdleViT: exporter, graph simplification, TensorRT op checks and export metadata.
 
-The names below load on first use, so that importing a submodule (the CLI reads `simplify`'s
-choices for its --help) does not load torch and onnx.
+The exported file's own model (metadata, selection outputs, keep inputs) is `idlevit.onnx_file`; the export
+with its forward check against PyTorch is `idlevit.workflows.export.export_model`. The names below load on
+first use, so that importing a submodule (the CLI reads `simplify`'s choices for its --help) loads neither
+torch nor onnx.
 """
 from ..lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("GraphCheckReport", "check_tensorrt_compat"), ".graph_checks"),
-    **dict.fromkeys(("ExportMetadata", "load_onnx", "read_metadata", "write_metadata"), ".metadata"),
-    **dict.fromkeys(("ExportCheckError", "ExportReport", "export_model", "export_onnx", "forward_check",
-                     "metadata_for"), ".onnx_export"),
-    **dict.fromkeys(("add_selection_outputs", "is_selection_output", "selection_from_torch"), ".selection_outputs"),
+    **dict.fromkeys(("ExportCheckError", "ExportReport", "export_onnx", "metadata_for"), ".onnx_export"),
     **dict.fromkeys(("SIMPLIFIERS", "simplify_onnx"), ".simplify"),
 }
 __all__ = sorted(_EXPORTS)

@@ -1,17 +1,18 @@
-"""IdleViT models: token selection, idle blocks, timm registration and the cut loss.
+"""IdleViT models: the keep-ratio schedule, token selection, idle blocks, timm registration and the cut loss.
 
-The names below load on first use (so that `idlevit.models.names` and other pure-Python parts
-import without torch); `make_idle`, `backbone_name` or any import of `idlevit.models.idlevit`
-registers the `idlevit_*` models with timm.
+The names below load on first use (so that `idlevit.models.schedule` and `idlevit.models.names`, pure
+Python, import without torch); `make_idle`, `backbone_name`, `registered_name` or any import of
+`idlevit.models.idlevit` registers the `idlevit_*` models with timm.
 """
 from ..lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("TokenCutLoss", "token_cut_loss"), ".cut_loss"),
     **dict.fromkeys(("IdleBlock", "idle_block_forward", "masked_block_forward"), ".idle_block"),
-    **dict.fromkeys(("BACKBONES", "IdleViTMixin", "MaskedOutput", "backbone_name", "make_idle"), ".idlevit"),
-    **dict.fromkeys(("check_keep_ratio", "cls_attention_scores", "keep_ratio_schedule", "select_tokens",
-                     "selection_mask", "tokens_to_keep"), ".selection"),
+    **dict.fromkeys(("BACKBONES", "IdleViTMixin", "MaskedOutput", "backbone_name", "make_idle", "registered_name"),
+                    ".idlevit"),
+    **dict.fromkeys(("DEFAULT_KEEP_RATIO", "KeepSchedule", "check_keep_ratio", "tokens_to_keep"), ".schedule"),
+    **dict.fromkeys(("cls_attention_scores", "select_tokens", "selection_mask"), ".selection"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from ..export.selection_outputs import SELECTION_PREFIX
+from ..onnx_file.selection_outputs import SELECTION_PREFIX
 from .runner import Runner
 
 LOGITS = "logits"
@@ -49,7 +49,7 @@ def thresholds_for(precision: str, **overrides) -> Thresholds:
 def check_precision_matches(onnx_path: str, precision: str) -> None:
     """The precision whose limits apply must be what the file computes in: int8 limits on an fp32 file would pass
     a broken export."""
-    from ..engines.onnx_info import load_onnx, onnx_precision
+    from ..onnx_file.info import load_onnx, onnx_precision
     from ..errors import UserError
     actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
     if actual != precision:
@@ -209,11 +209,13 @@ class ParityAccumulator:
 
 
 def compare_runners(candidate: Runner, reference: Runner, batches: Iterable[np.ndarray], thresholds: Thresholds,
-                    progress: bool = False) -> ParityReport:
-    """Run both (loaded) runners on every batch and compare the candidate against the reference."""
+                    progress: bool = False, keep_ratio: Optional[float] = None) -> ParityReport:
+    """Run both (loaded) runners on every batch and compare the candidate against the reference.
+
+    `keep_ratio` (elastic models) runs both at that ratio instead of their default."""
     acc = ParityAccumulator(thresholds)
     items = list(batches)
     for x in tqdm(items, desc=f"parity {candidate.name} vs {reference.name}", unit="batch", disable=not progress,
                   leave=False):
-        acc.update(candidate.infer(x), reference.infer(x))
+        acc.update(candidate.infer(x, keep_ratio=keep_ratio), reference.infer(x, keep_ratio=keep_ratio))
     return acc.report()

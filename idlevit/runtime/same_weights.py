@@ -3,7 +3,7 @@ a Q/DQ file is quantized from the fp32 file it is timed with."""
 from __future__ import annotations
 
 from ..errors import UserError
-from ..export.metadata import ExportMetadata, read_metadata
+from ..onnx_file.metadata import ExportMetadata, read_metadata
 
 
 def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=None,

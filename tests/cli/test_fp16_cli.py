@@ -2,7 +2,7 @@
 import json
 
 from idlevit.cli.fp16 import build_parser, main
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 
 
 def test_idle_fp16_cli(tiny_onnx, tmp_path, capsys):
