@@ -44,6 +44,7 @@ def add_triton_parser(sub) -> None:
 def run_triton(args) -> int:
     from ..errors import UserError
     from ..serving.repository import DeployOptions, write_repository
+    from ..serving.triton_config import config_kind
     opts = DeployOptions(name=args.name, max_batch=args.max_batch, instances=args.instances,
                          max_queue_delay_us=args.max_queue_delay_us, runner=args.runner, threads=args.threads,
                          keep_ratio=args.keep_ratio, p99_target_ms=args.p99_target_ms,
@@ -52,9 +53,7 @@ def run_triton(args) -> int:
         raise UserError("no model file given: pass --onnx-files FILE (from idle-export)")
     configs = write_repository(args.onnx_files, args.output, engine=args.engine, options=opts, force=args.force)
     for model, text in configs.items():
-        kind = next(line.split(":", 1)[1].strip().strip('"') for line in text.splitlines()
-                    if line.startswith(("platform:", "backend:")))
-        print(f"{args.output}/{model}: {kind}")
+        print(f"{args.output}/{model}: {config_kind(text)}")
     print("serve: tritonserver --model-repository " + args.output + "  (python backend: any tritonserver; "
           "onnxruntime/tensorrt_plan: NVIDIA's server containers)")
     return 0

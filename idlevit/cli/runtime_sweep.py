@@ -61,7 +61,7 @@ def run(args) -> int:
     from ..factory import check_batch_fits, model_data_config
     from ..images import eval_transform
     from ..runtime.inputs import parity_inputs, photos_array
-    from ..workflows.sweep import SweepConfig, run_sweep
+    from ..workflows.sweep import SweepConfig, elastic_reference, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
@@ -76,7 +76,8 @@ def run(args) -> int:
     make_output_dir(args.output, "-o")
     make_output_dir(onnx_dir, "--onnx-dir")
     if args.onnx:
-        model, source = _elastic_reference(args)
+        model, source = elastic_reference(args.onnx, args.ratios, ckpt=args.ckpt)
+        args.model = source.model_name
     else:
         model, source = model_from_args(args, keep_ratio=1.0)   # the schedule is set per ratio
     check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
@@ -127,23 +128,6 @@ def run(args) -> int:
         print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
-
-
-def _elastic_reference(args):
-    """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
-    from ..errors import UserError
-    from ..onnx_file.elastic import ElasticKeep
-    from ..onnx_file.metadata import read_metadata
-    from ..runtime.reference import reference_from_metadata
-    meta = read_metadata(args.onnx)
-    if not meta.elastic:
-        raise UserError(f"--onnx {args.onnx} has a fixed keep ratio: sweep needs an elastic file (idle-export "
-                        "--elastic), or drop --onnx to export one file per ratio")
-    spec = ElasticKeep.from_metadata(meta, args.onnx)
-    for ratio in args.ratios:
-        spec.stage_tokens(ratio)
-    args.model = meta.model_name
-    return reference_from_metadata(meta, args.onnx, ckpt=args.ckpt, warn_random=False)
 
 
 def _write(args, records, setup, machine) -> dict:
