@@ -118,8 +118,8 @@ def run(args) -> int:
     from ..factory import check_batch_fits, image_size
     from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
     from ..runtime.reference import baseline_of
-    from .runner_args import file_runner, torch_runner
     from ..runtime.same_weights import check_baseline_engine, check_baseline_onnx, check_qdq_onnx
+    from .runner_args import file_runner, torch_runner
     if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
         raise UserError("--onnx/--baseline-onnx/--qdq need --backend ort or openvino: drop them or pass --backend ort")
     if args.precision != "fp32" and args.backend != "openvino":
