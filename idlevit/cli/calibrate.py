@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from .common import ArgumentParser, check_output_path, print_table, run_cli
+from .common import ArgumentParser, check_input_files, check_output_path, print_table, run_cli
 
 
 def build_parser() -> ArgumentParser:
@@ -51,6 +51,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     for path in filter(None, (args.output, args.qdq)):
         check_output_path(path)
     check_batch_size(args.batch_size)
+    check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)
     if args.qdq:
         check_fp32_source(args.onnx, info.precision)   # before calib.npz is written

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import Callable, Optional, Sequence
@@ -54,6 +55,13 @@ def model_from_args(args, **kwargs):
     return create_idlevit(args.model, keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios,
                           ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes, **kwargs)
+
+
+def check_input_files(**flags: Optional[str]) -> None:
+    """Fail before any work when a file flag (`onnx="m.onnx"` for --onnx) names no file."""
+    for name, path in flags.items():
+        if path is not None and not os.path.isfile(path):
+            raise UserError(f"--{name.replace('_', '-')} {path} does not exist: pass an existing file")
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -80,9 +80,10 @@ def inputs_from_args(args, meta):
 
 def check_precision_flag(onnx_path: str, precision: str) -> None:
     """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
-    from ..onnx_file.info import load_onnx, onnx_precision
+    from ..onnx_file.info import onnx_precision
+    from ..onnx_file.io import load_onnx
     from ..errors import UserError
-    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
+    actual = onnx_precision(load_onnx(onnx_path, load_external_data=False))
     if actual != precision:
         raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
                         f"--precision (the file's own {actual} limits apply) or pass the {precision} file")

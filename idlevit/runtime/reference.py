@@ -5,9 +5,9 @@ import math
 import os
 from typing import Optional, Sequence
 
-from ..checkpoint import file_sha256
 from ..errors import UserError
 from ..onnx_file.metadata import ExportMetadata
+from ..fileio import file_sha256
 from ..factory import create_idlevit
 from ..models import keep_ratio_schedule, tokens_to_keep
 
