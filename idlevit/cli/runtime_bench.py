@@ -90,6 +90,7 @@ def _models(args):
     The elastic ratio is --keep-ratio on an elastic file (the idle runner is set to it), else None.
     """
     from ..factory import DEFAULT_MODEL, create_idlevit
+    from ..models.schedule import DEFAULT_KEEP_RATIO
     from ..runtime.reference import elastic_ratio_of
     if args.backend == "trt":
         from .reference_args import reference_from_engine
@@ -100,7 +101,7 @@ def _models(args):
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
         return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     name = args.model or DEFAULT_MODEL
-    model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
+    model, source = create_idlevit(name, keep_ratio=DEFAULT_KEEP_RATIO if args.keep_ratio is None else args.keep_ratio,
                                    keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
                                    seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
                                    warn_random=False)

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_output
-from ..models.elastic import ELASTIC_STAGES
+from ..models.schedule import DEFAULT_KEEP_RATIO, IDLE_STAGES, KeepSchedule
 from ..onnx_file.elastic import KEEP_INPUT_NAMES
 from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
 from ..onnx_file.metadata import ExportMetadata, write_metadata
@@ -80,23 +80,16 @@ def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter
 
 
 def _check_elastic(model: torch.nn.Module) -> None:
-    from ..models import keep_ratio_schedule
     ratios = getattr(model, "keep_ratios", None)
     if ratios is None or not hasattr(model, "num_image_tokens"):
         raise UserError(f"{type(model).__name__} is not an IdleViT: --elastic needs one")
-    base = _base_ratio(ratios)
-    if base >= 1.0 or keep_ratio_schedule(len(ratios), base) != ratios:
+    base = KeepSchedule.of_block_ratios(ratios).staged_ratio
+    if base is None or base >= 1.0:
         raise UserError("--elastic needs the four-stage schedule with a default keep ratio below 1 (the file's "
-                        "default): pass --keep-ratio 0.7 instead of --keep-ratios or 1.0")
+                        f"default): pass --keep-ratio {DEFAULT_KEEP_RATIO:g} instead of --keep-ratios or 1.0")
     if model.num_image_tokens > MAX_TOPK:
         raise UserError(f"{model.num_image_tokens} image tokens exceed TensorRT's TopK limit of {MAX_TOPK}, and "
                         "an elastic file sorts them all: lower the image size")
-
-
-def _base_ratio(ratios: Sequence[float]) -> float:
-    """r of a four-stage schedule: the ratio of its first stage-1 block."""
-    from ..models.selection import stage_bounds
-    return ratios[stage_bounds(len(ratios))[1]] if ratios else 1.0
 
 
 @contextmanager
@@ -125,7 +118,7 @@ def _trace_inputs(model: torch.nn.Module, dummy: torch.Tensor, elastic: bool):
         return model, (dummy,), dims
     from ..models.elastic import ElasticIdleViT
     n = model.num_image_tokens
-    keep = [torch.zeros(max(2, n - s)) for s in ELASTIC_STAGES]
+    keep = [torch.zeros(max(2, n - s)) for s in IDLE_STAGES]
     for name in KEEP_INPUT_NAMES:
         dims[name] = (name.replace(".", "_"), 1, n)
     return ElasticIdleViT(model), (dummy, *keep), dims
@@ -224,12 +217,10 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
 
     from .. import __version__
     from ..factory import image_size, model_data_config
-    from ..models import keep_ratio_schedule
     img = image_size(model)
     cfg = model_data_config(model)
     ratios = [float(r) for r in getattr(model, "keep_ratios", [1.0] * len(model.blocks))]
-    base = _base_ratio(ratios)
-    keep_ratio = base if keep_ratio_schedule(len(ratios), base) == ratios else None
+    keep_ratio = KeepSchedule.of_block_ratios(ratios).staged_ratio
     data_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return ExportMetadata(
         model_name=model_name, keep_ratios=ratios,

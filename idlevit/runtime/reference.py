@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..onnx_file.metadata import ExportMetadata
 from ..fileio import file_sha256
 from ..factory import create_idlevit
-from ..models import keep_ratio_schedule, tokens_to_keep
+from ..models.schedule import KeepSchedule
 
 
 def _same_ratios(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -63,13 +63,14 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
         elastic_ratio, keep_ratio = keep_ratio, None
     if keep_ratio is not None or keep_ratios is not None:
         try:
-            wanted = keep_ratio_schedule(len(built.blocks), keep_ratio or 1.0, keep_ratios)
+            schedule = KeepSchedule(keep_ratio or 1.0, keep_ratios)
+            wanted = schedule.block_ratios(len(built.blocks))
         except ValueError as e:
             raise UserError(str(e)) from None
         if not _same_ratios(wanted, meta.keep_ratios):
             flag = "--keep-ratio" if keep_ratios is None else "--keep-ratios"
             value = keep_ratio if keep_ratios is None else " ".join(map(str, keep_ratios))
-            ks = [tokens_to_keep(built.num_image_tokens, r) for r in wanted]
+            ks = schedule.block_tokens(len(built.blocks), built.num_image_tokens)
             mismatch(flag, f"{value} (K per block {_ks(ks)})", f"K per block {_ks(meta.keep_tokens)}",
                      f"drop {flag} or pass the ONNX file exported with it")
     if list(built.keep_tokens) != list(meta.keep_tokens):

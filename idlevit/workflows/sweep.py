@@ -9,11 +9,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..models.schedule import SWEEP_RATIOS
 from ..onnx_file.metadata import read_metadata
 from ..runtime.bench import bench_against_baseline, executed_gmacs
 from ..runtime.parity import compare_runners, thresholds_for
 
-DEFAULT_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 # backend -> (runtime of its keep-ratio-1.0 baseline, parity limits). "ort-int8" times each ratio's INT8 Q/DQ
 # file against the fp32 baseline: its speed-up is what INT8 adds on top of idling.
 BACKENDS = {"torch": ("torch", "fp32"), "ort": ("ort", "fp32"), "ort-int8": ("ort", "int8"),
@@ -23,7 +23,7 @@ BACKENDS = {"torch": ("torch", "fp32"), "ort": ("ort", "fp32"), "ort-int8": ("or
 @dataclass
 class SweepConfig:
     backends: Sequence[str] = ("torch", "ort")
-    ratios: Sequence[float] = DEFAULT_RATIOS
+    ratios: Sequence[float] = SWEEP_RATIOS
     batch: int = 32
     warmup: int = 2
     iters: int = 10
