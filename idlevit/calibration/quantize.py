@@ -15,13 +15,13 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import UserError
 from ..fileio import atomic_output, file_sha256, temp_path_beside
+from ..limits import check_batch_size
 from ..onnx_file.info import OnnxInfo, num_qdq_nodes, onnx_precision, read_onnx_info
 from ..onnx_file.io import load_onnx, save_onnx
 from ..onnx_file.metadata import props_of, write_props
 from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
-from ..errors import UserError
-from ..limits import check_batch_size
 from .dataset import read_calib_npz
 
 log = logging.getLogger(__name__)

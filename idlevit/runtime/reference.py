@@ -6,10 +6,10 @@ import os
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from ..onnx_file.metadata import ExportMetadata
-from ..fileio import file_sha256
 from ..factory import create_idlevit
+from ..fileio import file_sha256
 from ..models.schedule import KeepSchedule
+from ..onnx_file.metadata import ExportMetadata
 
 
 def _same_ratios(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -10,11 +10,11 @@ from onnx import numpy_helper
 from timm.models.vision_transformer import VisionTransformer
 
 from idlevit.errors import UserError
-from idlevit.export import ExportCheckError, check_tensorrt_compat
-from idlevit.onnx_file.metadata import read_metadata
-from idlevit.workflows.export import export_model, forward_check
+from idlevit.export import check_tensorrt_compat
 from idlevit.factory import create_idlevit
 from idlevit.models import make_idle
+from idlevit.onnx_file.metadata import read_metadata
+from idlevit.workflows.export import export_model, forward_check
 from tests.onnx_cache import DEIT_S_07, DEIT_T_07_TS, TEST_VIT_05, TEST_VIT_10, THREADS, export_config
 
 
