@@ -16,8 +16,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from ..fileio import atomic_output, temp_path_beside
-from ..engines.onnx_info import copy_metadata, load_onnx, onnx_precision, read_onnx_info, save_onnx
-from ..engines.selection_path import onnx_nodes_of_types, onnx_selection_nodes
+from ..onnx_file.info import copy_metadata, load_onnx, onnx_precision, read_onnx_info, save_onnx
+from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from ..errors import UserError
 from ..limits import check_batch_size
 from .dataset import read_calib_npz
@@ -249,8 +249,8 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
 
 def _elastic_default_feed(model, where: str) -> Dict[str, np.ndarray]:
     """An elastic file's keep inputs at its default ratio (calibration runs there); {} for a fixed-K file."""
-    from ..export.elastic import ElasticKeep
-    from ..export.metadata import ExportMetadata, props_of
+    from ..onnx_file.elastic import ElasticKeep
+    from ..onnx_file.metadata import ExportMetadata, props_of
     props = props_of(model)
     if props.get("elastic") != "true":
         return {}

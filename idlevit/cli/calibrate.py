@@ -41,7 +41,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..calibration.dataset import build_calibration_set, read_calib_npz
     from ..calibration.quantize import QuantizeOptions, check_fp32_source, quantize_int8
     from ..limits import check_batch_size
-    from ..engines.onnx_info import read_onnx_info
+    from ..onnx_file.info import read_onnx_info
     if args.images is not None and args.output is None:
         args.output = "calib.npz"
     if args.calib is not None and args.output is not None:

@@ -111,7 +111,7 @@ def _models(args):
 def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
     """A --baseline-engine must be the same weights at keep ratio 1.0 (its sidecar holds the ONNX metadata)."""
     from ..engines.sidecar import read_sidecar
-    from ..export.metadata import ExportMetadata
+    from ..onnx_file.metadata import ExportMetadata
     meta = ExportMetadata.from_props(read_sidecar(path).onnx_metadata, f"the sidecar of {path}")
     check_baseline_onnx(path, model_name, source, img_size, meta, flag="--baseline-engine")
 
@@ -120,7 +120,7 @@ def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=
                         flag: str = "--baseline-onnx") -> None:
     """A --baseline-onnx must be the same weights at keep ratio 1.0."""
     from ..errors import UserError
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     meta = meta or read_metadata(path)
     problems = []
     if meta.model_name != model_name:
@@ -171,7 +171,7 @@ def run(args) -> int:
                                         TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
             idle_runner.set_keep_ratio(elastic_ratio)
         else:
-            from ..runtime.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
+            from ..workflows.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
             if not args.baseline_onnx:
                 print(f"exporting the baseline model to a temporary ONNX file ({BASELINE_EXPORTER} exporter)...",
                       file=sys.stderr)
@@ -207,7 +207,7 @@ def run(args) -> int:
 
 
 def _export(model, name, source, path, what, args) -> str:
-    from ..export import export_model
+    from ..workflows.export import export_model
     print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
     export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
     return path
@@ -236,7 +236,7 @@ def onnx_runner(args, path):
 def check_qdq_onnx(path: str, onnx_path: str) -> None:
     """A --qdq file must be quantized from the --onnx file (same schedule and weights in its metadata)."""
     from ..errors import UserError
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     q, f = read_metadata(path), read_metadata(onnx_path)
     if (q.model_name, q.keep_tokens, q.seed, q.ckpt_sha256) != (f.model_name, f.keep_tokens, f.seed, f.ckpt_sha256):
         raise UserError(f"--qdq {path} was not quantized from {onnx_path} (other model, keep ratios or weights): "
@@ -257,7 +257,7 @@ def print_setup(setup: dict) -> None:
     print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
           f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
     if "baseline_file" in setup:
-        from ..runtime.baseline_onnx import BaselineFile
+        from ..workflows.baseline_onnx import BaselineFile
         print(BaselineFile(**setup["baseline_file"]).describe())
     print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
           f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "

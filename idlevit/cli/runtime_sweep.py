@@ -57,8 +57,9 @@ def run(args) -> int:
     from ..errors import UserError
     from ..models.schedule import check_keep_ratio
     from ..factory import check_batch_fits, model_data_config
-    from ..runtime.inputs import eval_transform, parity_inputs, photos_array
-    from ..runtime.sweep import SweepConfig, run_sweep
+    from ..images import eval_transform
+    from ..runtime.inputs import parity_inputs, photos_array
+    from ..workflows.sweep import SweepConfig, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
@@ -86,7 +87,7 @@ def run(args) -> int:
             import numpy as np
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
     if args.baseline_onnx:
-        from ..runtime.baseline_onnx import resolve_baseline
+        from ..workflows.baseline_onnx import resolve_baseline
         from ..runtime.reference import baseline_of
         from .runtime_bench import check_baseline_onnx
         resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
@@ -117,7 +118,7 @@ def run(args) -> int:
                        "max|diff|", "top-1 agr"])
     base = next((r["baseline_file"] for r in records if "baseline_file" in r), None)
     if base:
-        from ..runtime.baseline_onnx import BaselineFile
+        from ..workflows.baseline_onnx import BaselineFile
         print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
@@ -126,8 +127,8 @@ def run(args) -> int:
 def _elastic_reference(args):
     """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
     from ..errors import UserError
-    from ..export.elastic import ElasticKeep
-    from ..export.metadata import read_metadata
+    from ..onnx_file.elastic import ElasticKeep
+    from ..onnx_file.metadata import read_metadata
     from ..runtime.reference import reference_from_metadata
     meta = read_metadata(args.onnx)
     if not meta.elastic:

@@ -70,7 +70,7 @@ def request_from_args(args):
     if args.calib and args.qdq:
         raise UserError("--calib and --qdq both given: pass one (--qdq is already calibrated)")
     if args.int8 and not (args.calib or args.qdq):
-        from ..engines.onnx_info import read_onnx_info
+        from ..onnx_file.info import read_onnx_info
         if read_onnx_info(args.onnx).precision != "int8":
             raise UserError("--int8 needs calibration: pass --calib calib.npz (from idle-calibrate) "
                             "or --qdq model.qdq.onnx")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..errors import UserError
-from .onnx_info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
-from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
+from ..onnx_file.info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
+from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 
 # LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
 # warns about it too); Softmax is fine in fp16 and stays there unless asked.

@@ -18,14 +18,14 @@ def onnx_for_runtime(source: Union[str, bytes, "onnx.ModelProto"], selection: bo
             raise UserError(f"ONNX file {src} not found: pass the path of a file written by idle-export")
         if not selection:
             return src
-        from ..export.metadata import load_onnx
+        from ..onnx_file.metadata import load_onnx
         src = load_onnx(src)
     elif isinstance(src, (bytes, bytearray)):
         if not selection:
             return bytes(src)
         src = onnx.load_from_string(bytes(src))
     if selection:
-        from ..export.selection_outputs import add_selection_outputs
+        from ..onnx_file.selection_outputs import add_selection_outputs
         src, names = add_selection_outputs(src)
         if not names:
             raise UserError(f"{label} has no TopK node, so it selects no tokens to report (a keep-ratio-1.0 "

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 from ..checkpoint import file_sha256
 from ..errors import UserError
-from ..export.metadata import ExportMetadata
+from ..onnx_file.metadata import ExportMetadata
 from ..factory import create_idlevit
 from ..models.schedule import KeepSchedule
 
@@ -58,7 +58,7 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
     if meta.elastic and (keep_ratio is not None or keep_ratios is not None):
         if keep_ratios is not None:
             raise UserError(f"{where} is elastic: it takes one --keep-ratio per run, not --keep-ratios")
-        from ..export.elastic import ElasticKeep
+        from ..onnx_file.elastic import ElasticKeep
         ElasticKeep.from_metadata(meta, where).stage_tokens(keep_ratio)   # one line when out of range
         elastic_ratio, keep_ratio = keep_ratio, None
     if keep_ratio is not None or keep_ratios is not None:

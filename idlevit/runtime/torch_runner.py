@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..export.elastic import ElasticKeep, stage_tokens_of
-from ..export.selection_outputs import selection_from_torch, selection_output_name
+from ..onnx_file.elastic import ElasticKeep, stage_tokens_of
+from ..onnx_file.selection_outputs import selection_from_torch, selection_output_name
 from ..models.elastic import stage_keep_tokens_applied
 from ..models.schedule import KeepSchedule
 from .runner import Runner, TensorInfo, default_threads

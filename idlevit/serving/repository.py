@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
-from ..export.elastic import is_keep_input
+from ..onnx_file.elastic import is_keep_input
 from .triton_config import ModelConfig, TensorSpec
 
 RATIO_OUTPUT = "keep_ratio"            # python model: the keep ratio each sample ran at
@@ -48,7 +48,7 @@ class OnnxIO:
 def read_onnx_io(path: str) -> OnnxIO:
     """I/O names, numpy dtypes and dims of `path` (weights not loaded); the image input comes first."""
     from onnx.helper import tensor_dtype_to_np_dtype
-    from ..engines.onnx_info import load_onnx
+    from ..onnx_file.info import load_onnx
     model = load_onnx(path, load_weights=False)
     weights = {t.name for t in model.graph.initializer}
 

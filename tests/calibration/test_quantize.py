@@ -4,7 +4,7 @@ import pytest
 from onnx import numpy_helper
 
 from idlevit.calibration.quantize import NpzCalibrationReader, QuantizeOptions, modelopt_available, quantize_int8
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 from idlevit.errors import UserError
 from idlevit.runtime.ort_runner import OrtRunner
 from tests.engines.parity_utils import ort_parity

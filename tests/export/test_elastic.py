@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from idlevit.errors import UserError
-from idlevit.export import check_tensorrt_compat, export_model, read_metadata
-from idlevit.export.elastic import KEEP_INPUT_NAMES, ElasticKeep
+from idlevit.export import check_tensorrt_compat
+from idlevit.onnx_file.metadata import read_metadata
+from idlevit.workflows.export import export_model
+from idlevit.onnx_file.elastic import KEEP_INPUT_NAMES, ElasticKeep
 from idlevit.factory import create_idlevit
 from idlevit.models.schedule import KeepSchedule
 from idlevit.runtime.ort_runner import OrtRunner

@@ -7,7 +7,7 @@ from typing import Optional
 import onnx
 
 from ..errors import UserError
-from ..export.metadata import MARKER, ExportMetadata, props_of
+from ..onnx_file.metadata import MARKER, ExportMetadata, props_of
 
 # Measured on ONNX Runtime CPU (benchmarks/cpu_efficiency.py): the TorchScript exporter's graph of the plain
 # backbone, with our simplifier and fusion-friendly passes, is the fastest plain DeiT-S file we can make.
@@ -30,7 +30,7 @@ class BaselineFile:
 
 def export_baseline(baseline_model, model_name: str, source, path: str) -> BaselineFile:
     """Export the keep-ratio-1.0 model (the plain backbone, same weights) in the fastest form we know."""
-    from ..export import export_model
+    from .export import export_model
     export_model(baseline_model, model_name, source, path, exporter=BASELINE_EXPORTER, check_forward=False)
     return describe_baseline(path)
 

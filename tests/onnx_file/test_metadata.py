@@ -3,7 +3,7 @@ import pytest
 from onnx import helper
 
 from idlevit.errors import UserError
-from idlevit.export.metadata import ExportMetadata, load_onnx, props_of, read_metadata, write_metadata
+from idlevit.onnx_file.metadata import ExportMetadata, load_onnx, props_of, read_metadata, write_metadata
 
 
 def _meta(**kw):

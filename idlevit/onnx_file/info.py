@@ -83,7 +83,7 @@ def onnx_precision(model) -> str:
 def read_onnx_info(path: str, model=None) -> OnnxInfo:
     """Inputs, outputs, metadata and precision of the ONNX at `path` (one image input, plus an elastic file's
     keep inputs, expected)."""
-    from ..export.elastic import is_keep_input
+    from .elastic import is_keep_input
     model = model if model is not None else load_onnx(path, load_weights=False)
     weights = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights and not is_keep_input(i.name)]
