@@ -63,8 +63,8 @@ class KeepRange:
 
     def shapes(self, num_image_tokens: int) -> Dict[str, Tuple[Shape, Shape, Shape]]:
         """keep input -> ((K at min,), (K at opt,), (K at max,)): K grows with the ratio."""
-        from ..models.schedule import KeepSchedule
         from ..onnx_file.elastic import KEEP_INPUT_NAMES
+        from ..models.schedule import KeepSchedule
         per_ratio = [KeepSchedule(r).stage_tokens(num_image_tokens) for r in (self.min, self.opt, self.max)]
         return {name: tuple((ks[i],) for ks in per_ratio) for i, name in enumerate(KEEP_INPUT_NAMES)}
 
