@@ -9,10 +9,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..onnx_file.info import OnnxInfo
 from ..errors import UserError
 from ..fileio import atomic_output
 from ..images import IMAGE_EXTENSIONS, eval_transform, list_images, load_images
+from ..onnx_file.info import OnnxInfo
 
 
 def eval_transform_of(onnx_path: str):

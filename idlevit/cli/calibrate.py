@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, check_output_path, print_table, run_cli,
-                     write_json)
+from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, check_input_files, check_output_path,
+                     print_table, run_cli, write_json)
 
 
 def build_parser() -> ArgumentParser:
@@ -58,6 +58,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     for path in filter(None, (args.output, args.qdq_output)):
         check_output_path(path)
     check_batch_size(args.batch_size)
+    check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)
     if args.qdq_output:
         check_fp32_source(args.onnx, info.precision)   # before calib.npz is written

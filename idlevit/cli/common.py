@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import Callable, Optional, Sequence
@@ -105,6 +106,13 @@ def model_from_args(args, **kwargs):
         kwargs.update(keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios)
     return create_idlevit(args.model, ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes, **kwargs)
+
+
+def check_input_files(**flags: Optional[str]) -> None:
+    """Fail before any work when a file flag (`onnx="m.onnx"` for --onnx) names no file."""
+    for name, path in flags.items():
+        if path is not None and not os.path.isfile(path):
+            raise UserError(f"--{name.replace('_', '-')} {path} does not exist: pass an existing file")
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -19,10 +19,10 @@ from ..errors import UserError
 from ..fileio import atomic_output
 from ..models.schedule import DEFAULT_KEEP_RATIO, IDLE_STAGES, KeepSchedule
 from ..onnx_file.elastic import KEEP_INPUT_NAMES
-from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
 from ..onnx_file.metadata import ExportMetadata, write_metadata
-from .ort_fusable import make_ort_fusable
 from ..onnx_file.selection_outputs import add_selection_outputs
+from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
+from .ort_fusable import make_ort_fusable
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
 EXPORTERS = ("dynamo", "torchscript")

@@ -113,7 +113,8 @@ class OpenVinoRunner(Runner):
         """The ONNX file's metadata (an elastic file's K range and default ratio), read from the source."""
         import onnx
 
-        from ..onnx_file.metadata import load_onnx, props_of
+        from ..onnx_file.io import load_onnx
+        from ..onnx_file.metadata import props_of
         src = self.source
         if isinstance(src, str):
             return props_of(load_onnx(src, load_external_data=False))

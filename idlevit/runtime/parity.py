@@ -49,9 +49,10 @@ def thresholds_for(precision: str, **overrides) -> Thresholds:
 def check_precision_matches(onnx_path: str, precision: str) -> None:
     """The precision whose limits apply must be what the file computes in: int8 limits on an fp32 file would pass
     a broken export."""
-    from ..onnx_file.info import load_onnx, onnx_precision
     from ..errors import UserError
-    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
+    from ..onnx_file.info import onnx_precision
+    from ..onnx_file.io import load_onnx
+    actual = onnx_precision(load_onnx(onnx_path, load_external_data=False))
     if actual != precision:
         raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
                         f"--precision (the file's own {actual} limits apply) or pass the {precision} file")

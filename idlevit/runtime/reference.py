@@ -5,11 +5,11 @@ import math
 import os
 from typing import Optional, Sequence
 
-from ..checkpoint import file_sha256
 from ..errors import UserError
-from ..onnx_file.metadata import ExportMetadata
 from ..factory import create_idlevit
+from ..fileio import file_sha256
 from ..models.schedule import KeepSchedule
+from ..onnx_file.metadata import ExportMetadata
 
 
 def _same_ratios(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..onnx_file.elastic import ElasticKeep, stage_tokens_of
-from ..onnx_file.selection_outputs import selection_from_torch, selection_output_name
 from ..models.elastic import stage_keep_tokens_applied
 from ..models.schedule import KeepSchedule
+from ..onnx_file.elastic import ElasticKeep, stage_tokens_of
+from ..onnx_file.selection_outputs import selection_from_torch, selection_output_name
 from .runner import Runner, TensorInfo, default_threads
 
 

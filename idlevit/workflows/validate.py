@@ -10,8 +10,8 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from ..factory import image_size
-from ..runtime.bench import BenchResult, bench_against_baseline, executed_gmacs
 from ..images import eval_transform, load_images
+from ..runtime.bench import BenchResult, bench_against_baseline, executed_gmacs
 from ..runtime.inputs import BUNDLED_PHOTOS, batched, photos_array, random_inputs
 from ..runtime.parity import ParityReport, compare_runners, thresholds_for
 from ..runtime.reference import baseline_of
