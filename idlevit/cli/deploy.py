@@ -38,6 +38,7 @@ def add_triton_parser(sub) -> None:
     p.add_argument("--min-keep-ratio", type=keep_ratio_arg, default=0.5,
                    help="lowest keep ratio the load may push to (default: 0.5)")
     p.add_argument("--force", action="store_true", help="replace a non-empty -o folder (default: refuse)")
+    add_json_flag(p, "the models written")
     p.set_defaults(run=run_triton)
 
 
@@ -52,8 +53,12 @@ def run_triton(args) -> int:
     if not args.onnx_files:
         raise UserError("no model file given: pass --onnx-files FILE (from idle-export)")
     configs = write_repository(args.onnx_files, args.output, engine=args.engine, options=opts, force=args.force)
-    for model, text in configs.items():
-        print(f"{args.output}/{model}: {config_kind(text)}")
+    kinds = {model: config_kind(text) for model, text in configs.items()}
+    if args.json:
+        write_json({"repository": args.output, "models": kinds})
+        return 0
+    for model, kind in kinds.items():
+        print(f"{args.output}/{model}: {kind}")
     print("serve: tritonserver --model-repository " + args.output + "  (python backend: any tritonserver; "
           "onnxruntime/tensorrt_plan: NVIDIA's server containers)")
     return 0
