@@ -182,7 +182,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     if backend == "auto":
         backend = "modelopt" if modelopt_available() else "onnxruntime"
     if backend == "modelopt" and not modelopt_available():
-        raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --backend onnxruntime")
+        raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --quantizer ort")
     supported = BACKEND_METHODS[backend]
     if options.method is None:
         options = replace(options, method=supported[0])
@@ -201,7 +201,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     keep = _elastic_default_feed(info)
     if keep and backend == "modelopt":
         raise UserError(f"{onnx_path} is elastic and ModelOpt calibrates on image inputs only: "
-                        "pass --backend onnxruntime")
+                        "pass --quantizer ort")
 
     with atomic_output(out_path, suffix=".onnx") as tmp_out:
         # quantizers want file paths: hand them a copy with every node named, beside the output

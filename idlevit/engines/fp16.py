@@ -101,7 +101,7 @@ def convert_to_fp16(path: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS, bac
         backend = "modelopt" if modelopt_available() else "onnxconverter"
     if backend == "modelopt":
         if not modelopt_available():
-            raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use the onnxconverter backend")
+            raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --converter onnxconverter")
         converted = _convert_modelopt(path, block, keep_fp32_ops)
     else:
         converted = _convert_onnxconverter(model, block)
