@@ -102,7 +102,7 @@ def test_int8_of_an_elastic_file_calibrates_at_the_default_ratio(tiny_calib, tmp
         assert report.cosine_mean >= min_cosine, (ratio, report.rows())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # session scope: decided before the session-scoped exports it would waste
 def modelopt_installed():
     """Skips without ModelOpt; CI's ModelOpt step sets IDLEVIT_REQUIRE_MODELOPT=1, which makes that a failure."""
     if not modelopt_available():
