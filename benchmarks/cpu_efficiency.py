@@ -57,7 +57,7 @@ def plain_export(model: torch.nn.Module, path: str) -> None:
 
 def build_files(out: str, ratios, merge_r, exporter: str, seed: int):
     import timm
-    from idlevit.export import export_model
+    from idlevit.workflows.export import export_model
     from idlevit.factory import create_idlevit
     from idlevit.runtime.macs import analytic_macs
     from tome_vit import make_merging, merging_macs

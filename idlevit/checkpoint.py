@@ -1,7 +1,6 @@
 """Safe checkpoint reading (weights_only, safetensors) with one-line, actionable errors."""
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import pickletools
@@ -12,19 +11,12 @@ from typing import Dict, List, Mapping
 import torch
 
 from .errors import UserError
+from .fileio import file_sha256
 
 STATE_DICT_KEYS = ("model", "state_dict", "model_ema", "module")
 CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 # what weights-only loading itself unpickles in every checkpoint: never reported as code
 SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "_codecs.encode")
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:

@@ -1,4 +1,7 @@
-"""Build an IdleViT from a model name, keep ratio and optional local checkpoint (used by every CLI)."""
+"""Build an IdleViT from a model name, keep ratio and optional local checkpoint (used by every CLI).
+
+The model itself always comes from the timm registry (`timm.create_model("idlevit_...")`); this adds the
+argument checks, the seed, the checkpoint and the random-weights warning on top."""
 from __future__ import annotations
 
 import inspect
@@ -12,8 +15,8 @@ import torch
 from .checkpoint import load_checkpoint
 from .errors import UserError
 from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
-from .models import backbone_name, make_idle
-from .models.selection import check_keep_ratio
+from .models import backbone_name, registered_name
+from .models.schedule import DEFAULT_KEEP_RATIO, KeepSchedule
 
 DEFAULT_MODEL = "idlevit_deit_small_patch16_224"
 
@@ -28,7 +31,7 @@ class ModelSource:
     keep_ratios: list = field(default_factory=list)
 
 
-def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
+def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_KEEP_RATIO,
                    keep_ratios: Optional[Sequence[float]] = None, ckpt: Optional[str] = None,
                    img_size: Optional[int] = None, seed: int = 0, num_classes: Optional[int] = None,
                    warn_random: bool = True, **kwargs):
@@ -39,9 +42,7 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
     Any timm ViT name with a [CLS] token works; `idlevit_*` names map to their backbone.
     """
     try:
-        check_keep_ratio(keep_ratio)
-        if keep_ratios is not None:
-            [check_keep_ratio(r, "per-block keep ratio") for r in keep_ratios]
+        KeepSchedule(keep_ratio, keep_ratios)
     except ValueError as e:
         raise UserError(str(e)) from None
     backbone = backbone_name(model_name)
@@ -56,8 +57,8 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = 0.7,
         kwargs["img_size"] = img_size
     torch.manual_seed(seed)
     try:
-        model = timm.create_model(backbone, pretrained=False, **kwargs)
-        make_idle(model, keep_ratio, keep_ratios)
+        model = timm.create_model(registered_name(model_name), pretrained=False, keep_ratio=keep_ratio,
+                                  keep_ratios=keep_ratios, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
         raise UserError(f"cannot build {model_name}: {e}") from None
     source = ModelSource(model_name, seed=None if ckpt else seed, keep_ratios=list(model.keep_ratios))

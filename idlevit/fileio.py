@@ -6,6 +6,7 @@ and removes once its writer is gone.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -117,3 +118,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def file_sha256(path: str) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

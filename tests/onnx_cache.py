@@ -48,7 +48,7 @@ def export_config(tmp_path_factory, config) -> str:
     elastic = "elastic" in flags
 
     def build(path):
-        from idlevit.export import export_model
+        from idlevit.workflows.export import export_model
         from idlevit.factory import create_idlevit
         model, source = create_idlevit(model_name, keep_ratio, img_size=img_size, seed=0, warn_random=False)
         export_model(model, model_name, source, path, exporter=exporter, threads=THREADS, elastic=elastic)

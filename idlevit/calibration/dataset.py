@@ -9,29 +9,27 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..engines.onnx_info import OnnxInfo
 from ..errors import UserError
 from ..fileio import atomic_output
-from ..runtime.inputs import IMAGE_EXTENSIONS, read_rgb
+from ..images import IMAGE_EXTENSIONS, eval_transform, list_images, load_images
+from ..onnx_file.info import OnnxInfo
 
 
 def eval_transform_of(onnx_path: str):
     """(transform, image size): the eval transform recorded by idle-export in the ONNX metadata."""
-    from ..export.metadata import read_metadata
-    from ..runtime.inputs import eval_transform
+    from ..onnx_file.metadata import read_metadata
     meta = read_metadata(onnx_path)
     return eval_transform(meta.data_config), meta.img_size
 
 
 def find_images(folder: str) -> List[str]:
     """Image files under `folder` (recursive), sorted so a seed always picks the same ones."""
-    if not os.path.isdir(folder):
+    found = list_images(folder, recursive=True)
+    if found is None:
         raise UserError(f"image folder {folder} does not exist: pass a folder of calibration images")
-    found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if name.lower().endswith(IMAGE_EXTENSIONS)]
     if not found:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}: pass a folder with images")
-    return sorted(found)
+    return found
 
 
 def pick_images(paths: Sequence[str], num: int, seed: int) -> List[str]:
@@ -42,15 +40,6 @@ def pick_images(paths: Sequence[str], num: int, seed: int) -> List[str]:
     if len(chosen) < num:
         warnings.warn(f"asked for {num} calibration images but only {len(chosen)} exist: using all", stacklevel=2)
     return chosen[:num]
-
-
-def load_images(paths: Sequence[str], transform, img_size: int, progress: bool = True) -> np.ndarray:
-    """(N, 3, H, W) float32 after the eval transform, with a progress bar."""
-    from tqdm import tqdm
-    batch = np.empty((len(paths), 3, img_size, img_size), np.float32)
-    for i, path in enumerate(tqdm(paths, desc="calibration images", unit="img", disable=not progress)):
-        batch[i] = transform(read_rgb(path)).numpy()
-    return batch
 
 
 def write_calib_npz(path: str, input_name: str, images: np.ndarray) -> None:
@@ -87,8 +76,8 @@ def read_calib_npz(path: str, input_name: Optional[str] = None) -> np.ndarray:
 def build_calibration_set(folder: str, info: OnnxInfo, out_path: str, num: int = 512, seed: int = 0,
                           progress: bool = True) -> np.ndarray:
     """Pick `num` images from `folder` (seeded), apply the ONNX's eval transform, write calib.npz."""
-    transform, img_size = eval_transform_of(info.path)
+    transform, _ = eval_transform_of(info.path)
     paths = pick_images(find_images(folder), num, seed)
-    images = load_images(paths, transform, img_size, progress)
+    images = load_images(paths, transform, progress=progress, desc="calibration images")
     write_calib_npz(out_path, info.input_name, images)
     return images

@@ -15,11 +15,13 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_output, temp_path_beside
-from ..engines.onnx_info import copy_metadata, load_onnx, onnx_precision, read_onnx_info, save_onnx
-from ..engines.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from ..errors import UserError
+from ..fileio import atomic_output, file_sha256, temp_path_beside
 from ..limits import check_batch_size
+from ..onnx_file.info import OnnxInfo, num_qdq_nodes, onnx_precision, read_onnx_info
+from ..onnx_file.io import load_onnx, save_onnx
+from ..onnx_file.metadata import props_of, write_props
+from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from .dataset import read_calib_npz
 
 log = logging.getLogger(__name__)
@@ -217,7 +219,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         raise UserError(f"{calib_path} holds images of shape {list(images.shape[1:])} but {onnx_path} takes "
                         f"{list(want)}: make calib.npz with idle-calibrate --onnx {onnx_path}")
     selection, exclude = nodes_to_exclude(model, options)
-    keep = _elastic_default_feed(model, onnx_path)
+    keep = _elastic_default_feed(info)
     if keep and backend == "modelopt":
         raise UserError(f"{onnx_path} is elastic and ModelOpt calibrates on image inputs only: "
                         "pass --backend onnxruntime")
@@ -238,25 +240,17 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
             os.remove(tmp_src)
         quantized = load_onnx(tmp_out)
         restore_float_inputs(quantized, exclude)
-        copy_metadata(model, quantized, {"precision": "int8", "int8_backend": backend,
-                                         "calibration_method": options.method,
-                                         "calibration_images": str(len(images)),
-                                         "calibration_sha256": _sha256(calib_path)})
+        write_props(quantized, {**props_of(model), "precision": "int8", "int8_backend": backend,
+                                "calibration_method": options.method, "calibration_images": len(images),
+                                "calibration_sha256": file_sha256(calib_path)})
         save_onnx(quantized, tmp_out)
-    num_qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in quantized.graph.node)
+    num_qdq = num_qdq_nodes(quantized)
     return QuantizeResult(out_path, backend, exclude, selection, num_qdq, len(images), options)
 
 
-def _elastic_default_feed(model, where: str) -> Dict[str, np.ndarray]:
+def _elastic_default_feed(info: OnnxInfo) -> Dict[str, np.ndarray]:
     """An elastic file's keep inputs at its default ratio (calibration runs there); {} for a fixed-K file."""
-    from ..export.elastic import ElasticKeep
-    from ..export.metadata import ExportMetadata, props_of
-    props = props_of(model)
-    if props.get("elastic") != "true":
+    from ..onnx_file.elastic import ElasticKeep
+    if info.metadata.get("elastic") != "true":
         return {}
-    return ElasticKeep.from_metadata(ExportMetadata.from_props(props, where), where).feed()
-
-
-def _sha256(path: str) -> str:
-    from ..checkpoint import file_sha256
-    return file_sha256(path)
+    return ElasticKeep.from_metadata(info.export_metadata, info.path).feed()

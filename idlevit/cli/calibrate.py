@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from .common import ArgumentParser, check_output_path, print_table, run_cli
+from .common import ArgumentParser, check_input_files, check_output_path, print_table, run_cli
 
 
 def build_parser() -> ArgumentParser:
@@ -41,7 +41,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..calibration.dataset import build_calibration_set, read_calib_npz
     from ..calibration.quantize import QuantizeOptions, check_fp32_source, quantize_int8
     from ..limits import check_batch_size
-    from ..engines.onnx_info import read_onnx_info
+    from ..onnx_file.info import read_onnx_info
     if args.images is not None and args.output is None:
         args.output = "calib.npz"
     if args.calib is not None and args.output is not None:
@@ -51,6 +51,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     for path in filter(None, (args.output, args.qdq)):
         check_output_path(path)
     check_batch_size(args.batch_size)
+    check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)
     if args.qdq:
         check_fp32_source(args.onnx, info.precision)   # before calib.npz is written

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import Callable, Optional, Sequence
@@ -11,6 +12,7 @@ from typing import Callable, Optional, Sequence
 from ..errors import UserError
 from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
 from ..factory import DEFAULT_MODEL
+from ..models.schedule import DEFAULT_KEEP_RATIO
 
 EXIT_BAD_INPUT = 2
 
@@ -23,25 +25,26 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def keep_ratio_arg(text: str) -> float:
-    """argparse type: a float in (0, 1]."""
+    """argparse type: a float in (0, 1], checked by the schedule's own check."""
+    from ..models.schedule import check_keep_ratio
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number: pass a keep ratio in (0, 1] such as 0.7")
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value:g} is outside (0, 1]: pass a keep ratio such as 0.7")
-    return value
+        return check_keep_ratio(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] = 0.7) -> None:
-    """--model/--keep-ratio/--keep-ratios/--ckpt/--img-size/--seed/--num-classes."""
+def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] = DEFAULT_KEEP_RATIO,
+                   schedule: bool = True) -> None:
+    """--model/--keep-ratio/--keep-ratios/--ckpt/--img-size/--seed/--num-classes; no keep-ratio flags when
+    `schedule` is False (a tool that sets the ratios itself)."""
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"idlevit_* name or any timm ViT with a [CLS] token (default: {DEFAULT_MODEL})")
-    g.add_argument("--keep-ratio", type=keep_ratio_arg, default=keep_ratio,
-                   help=f"base keep ratio r in (0, 1]; stage s keeps r**s (default: {keep_ratio})")
-    g.add_argument("--keep-ratios", type=keep_ratio_arg, nargs="+", default=None,
-                   help="explicit ratio per block, 1.0 = plain block (default: from --keep-ratio)")
+    if schedule:
+        g.add_argument("--keep-ratio", type=keep_ratio_arg, default=keep_ratio,
+                       help=f"base keep ratio r in (0, 1]; stage s keeps r**s (default: {keep_ratio})")
+        g.add_argument("--keep-ratios", type=keep_ratio_arg, nargs="+", default=None,
+                       help="explicit ratio per block, 1.0 = plain block (default: from --keep-ratio)")
     g.add_argument("--ckpt", default=None,
                    help="local .pth/.pt/.safetensors checkpoint (default: seeded random weights, with a warning)")
     g.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
@@ -50,10 +53,19 @@ def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] 
 
 
 def model_from_args(args, **kwargs):
+    """create_idlevit from the model flags; `kwargs` add to them (keep_ratio too, for a tool without its flags)."""
     from ..factory import create_idlevit
-    return create_idlevit(args.model, keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios,
-                          ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
+    if hasattr(args, "keep_ratio"):
+        kwargs.update(keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios)
+    return create_idlevit(args.model, ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes, **kwargs)
+
+
+def check_input_files(**flags: Optional[str]) -> None:
+    """Fail before any work when a file flag (`onnx="m.onnx"` for --onnx) names no file."""
+    for name, path in flags.items():
+        if path is not None and not os.path.isfile(path):
+            raise UserError(f"--{name.replace('_', '-')} {path} does not exist: pass an existing file")
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -55,7 +55,8 @@ def default_output(model: str, keep_ratio: float, keep_ratios=None, elastic: boo
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..export import ExportCheckError, export_model
+    from ..export import ExportCheckError
+    from ..workflows.export import export_model
     from ..export.onnx_export import check_exportable
     args = build_parser().parse_args(argv)
     output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios, args.elastic)

@@ -28,7 +28,7 @@ def add_reference_args(parser: argparse.ArgumentParser,
 
 def reference_from_args(args, onnx_path: str, warn_random: bool = True):
     """(model, source, metadata) of the PyTorch reference for `onnx_path`, flags checked against its metadata."""
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     from ..runtime.reference import reference_from_metadata
     meta = read_metadata(onnx_path)
     model, source = reference_from_metadata(
@@ -40,7 +40,7 @@ def reference_from_args(args, onnx_path: str, warn_random: bool = True):
 def reference_from_engine(args, engine_path: str, warn_random: bool = True):
     """Like reference_from_args for a TensorRT engine: the metadata comes from its .json sidecar."""
     from ..engines.sidecar import read_sidecar
-    from ..export.metadata import ExportMetadata
+    from ..onnx_file.metadata import ExportMetadata
     from ..runtime.reference import reference_from_metadata
     where = f"engine {engine_path}"
     meta = ExportMetadata.from_props(read_sidecar(engine_path).onnx_metadata, f"the sidecar of {where}")

@@ -90,6 +90,7 @@ def _models(args):
     The elastic ratio is --keep-ratio on an elastic file (the idle runner is set to it), else None.
     """
     from ..factory import DEFAULT_MODEL, create_idlevit
+    from ..models.schedule import DEFAULT_KEEP_RATIO
     from ..runtime.reference import elastic_ratio_of
     if args.backend == "trt":
         from .reference_args import reference_from_engine
@@ -100,7 +101,7 @@ def _models(args):
         model, source, meta = reference_from_args(args, args.onnx, warn_random=False)
         return model, source, meta.model_name, elastic_ratio_of(meta, args.keep_ratio)
     name = args.model or DEFAULT_MODEL
-    model, source = create_idlevit(name, keep_ratio=0.7 if args.keep_ratio is None else args.keep_ratio,
+    model, source = create_idlevit(name, keep_ratio=DEFAULT_KEEP_RATIO if args.keep_ratio is None else args.keep_ratio,
                                    keep_ratios=args.keep_ratios, ckpt=args.ckpt, img_size=args.img_size,
                                    seed=0 if args.seed is None else args.seed, num_classes=args.num_classes,
                                    warn_random=False)
@@ -110,7 +111,7 @@ def _models(args):
 def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
     """A --baseline-engine must be the same weights at keep ratio 1.0 (its sidecar holds the ONNX metadata)."""
     from ..engines.sidecar import read_sidecar
-    from ..export.metadata import ExportMetadata
+    from ..onnx_file.metadata import ExportMetadata
     meta = ExportMetadata.from_props(read_sidecar(path).onnx_metadata, f"the sidecar of {path}")
     check_baseline_onnx(path, model_name, source, img_size, meta, flag="--baseline-engine")
 
@@ -119,7 +120,7 @@ def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=
                         flag: str = "--baseline-onnx") -> None:
     """A --baseline-onnx must be the same weights at keep ratio 1.0."""
     from ..errors import UserError
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     meta = meta or read_metadata(path)
     problems = []
     if meta.model_name != model_name:
@@ -170,7 +171,7 @@ def run(args) -> int:
                                         TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
             idle_runner.set_keep_ratio(elastic_ratio)
         else:
-            from ..runtime.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
+            from ..workflows.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
             if not args.baseline_onnx:
                 print(f"exporting the baseline model to a temporary ONNX file ({BASELINE_EXPORTER} exporter)...",
                       file=sys.stderr)
@@ -206,7 +207,7 @@ def run(args) -> int:
 
 
 def _export(model, name, source, path, what, args) -> str:
-    from ..export import export_model
+    from ..workflows.export import export_model
     print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
     export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
     return path
@@ -235,7 +236,7 @@ def onnx_runner(args, path):
 def check_qdq_onnx(path: str, onnx_path: str) -> None:
     """A --qdq file must be quantized from the --onnx file (same schedule and weights in its metadata)."""
     from ..errors import UserError
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     q, f = read_metadata(path), read_metadata(onnx_path)
     if (q.model_name, q.keep_tokens, q.seed, q.ckpt_sha256) != (f.model_name, f.keep_tokens, f.seed, f.ckpt_sha256):
         raise UserError(f"--qdq {path} was not quantized from {onnx_path} (other model, keep ratios or weights): "
@@ -256,7 +257,7 @@ def print_setup(setup: dict) -> None:
     print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
           f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
     if "baseline_file" in setup:
-        from ..runtime.baseline_onnx import BaselineFile
+        from ..workflows.baseline_onnx import BaselineFile
         print(BaselineFile(**setup["baseline_file"]).describe())
     print(f"measured: batch {setup['batch']}, {setup['warmup']} warmup + {setup['iters']} timed calls per model in "
           f"{setup['rounds']} alternating rounds; {runner}; CPU {setup['cpu']} ({setup['machine']}), "

@@ -64,7 +64,7 @@ def run(args) -> int:
 
 
 def _entries(args, model, source, meta):
-    from ..runtime.baseline_onnx import has_idlevit_metadata, resolve_baseline
+    from ..workflows.baseline_onnx import has_idlevit_metadata, resolve_baseline
     from ..runtime.lineup import Entry
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.parity import thresholds_for
@@ -112,7 +112,8 @@ def _openvino(path, precision, threads):
 def _parity_inputs(args, meta):
     import numpy as np
 
-    from ..runtime.inputs import eval_transform, image_files, parity_inputs, photos_array
+    from ..images import eval_transform
+    from ..runtime.inputs import image_files, parity_inputs, photos_array
     transform = eval_transform(meta.data_config)
     photos = (parity_inputs(meta.img_size, transform, image_files(args.images), 0) if args.images
               else photos_array(transform))
@@ -122,7 +123,7 @@ def _parity_inputs(args, meta):
 
 
 def _print(result, args, cpu, samples) -> None:
-    from ..runtime.baseline_onnx import describe_baseline
+    from ..workflows.baseline_onnx import describe_baseline
     from ..runtime.lineup import NOISE_SUFFIX
     batches = list(result.timings)
     rows = []

@@ -66,7 +66,8 @@ def thresholds_from_args(args, precision: str):
 def inputs_from_args(args, meta):
     """(inputs array, description) from --images / -n, with the file's eval transform."""
     from ..limits import FLOAT_BYTES, check_batch_size, check_count, check_fits_memory
-    from ..runtime.inputs import eval_transform, image_files, parity_inputs
+    from ..images import eval_transform
+    from ..runtime.inputs import image_files, parity_inputs
     check_count(args.num_random, "-n", minimum=0)
     check_batch_size(args.batch_size, "-b")
     paths = image_files(args.images) if args.images else []
@@ -79,9 +80,10 @@ def inputs_from_args(args, meta):
 
 def check_precision_flag(onnx_path: str, precision: str) -> None:
     """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
-    from ..engines.onnx_info import load_onnx, onnx_precision
+    from ..onnx_file.info import onnx_precision
+    from ..onnx_file.io import load_onnx
     from ..errors import UserError
-    actual = onnx_precision(load_onnx(onnx_path, load_weights=False))
+    actual = onnx_precision(load_onnx(onnx_path, load_external_data=False))
     if actual != precision:
         raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
                         f"--precision (the file's own {actual} limits apply) or pass the {precision} file")

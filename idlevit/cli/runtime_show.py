@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..factory import image_size, model_data_config
-    from ..runtime.inputs import eval_transform, photos_array, read_rgb
+    from ..images import eval_transform, read_rgb
+    from ..runtime.inputs import photos_array
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.torch_runner import TorchRunner
     from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
@@ -51,6 +52,6 @@ def run(args) -> int:
 
 def _elastic_ratio(path: str, keep_ratio: float):
     """--keep-ratio for an elastic file (it runs at the ratio drawn), None for a fixed-K one."""
-    from ..export.metadata import read_metadata
+    from ..onnx_file.metadata import read_metadata
     from ..runtime.reference import elastic_ratio_of
     return elastic_ratio_of(read_metadata(path), keep_ratio)

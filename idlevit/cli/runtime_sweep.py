@@ -6,6 +6,7 @@ import os
 
 from .common import (add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args, print_table,
                      write_json)
+from ..models.schedule import SWEEP_RATIOS
 from .runtime_bench import EXACT_INT8, add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
@@ -18,9 +19,9 @@ def add_parser(sub) -> None:
                        "over keep ratio 1.0 (timed in alternating rounds in this process), efficiency = speed-up / "
                        "MAC ratio, and parity against PyTorch for ONNX Runtime and OpenVINO. ONNX files are exported "
                        "once into --onnx-dir and reused.")
-    add_model_args(p, keep_ratio=None)
-    p.add_argument("--ratios", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
-                   help="keep ratios to run (default: 1.0 0.9 ... 0.3)")
+    add_model_args(p, schedule=False)   # the keep ratios are --ratios
+    p.add_argument("--ratios", type=float, nargs="+", default=list(SWEEP_RATIOS),
+                   help=f"keep ratios to run (default: {SWEEP_RATIOS[0]} {SWEEP_RATIOS[1]} ... {SWEEP_RATIOS[-1]})")
     p.add_argument("--backends", nargs="+", choices=("torch", "ort", "ort-int8", "openvino", "openvino-bf16"),
                    default=["torch", "ort"],
                    help="backends; ort-int8 = each ratio's INT8 Q/DQ file (needs --calib) against the fp32 ONNX "
@@ -54,10 +55,11 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..errors import UserError
-    from ..models.selection import check_keep_ratio
+    from ..models.schedule import check_keep_ratio
     from ..factory import check_batch_fits, model_data_config
-    from ..runtime.inputs import eval_transform, parity_inputs, photos_array
-    from ..runtime.sweep import SweepConfig, run_sweep
+    from ..images import eval_transform
+    from ..runtime.inputs import parity_inputs, photos_array
+    from ..workflows.sweep import SweepConfig, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
@@ -71,11 +73,10 @@ def run(args) -> int:
     check_output_dir(onnx_dir, "--onnx-dir")   # both before either is created
     make_output_dir(args.output, "-o")
     make_output_dir(onnx_dir, "--onnx-dir")
-    args.keep_ratio = 1.0
     if args.onnx:
         model, source = _elastic_reference(args)
     else:
-        model, source = model_from_args(args)
+        model, source = model_from_args(args, keep_ratio=1.0)   # the schedule is set per ratio
     check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
     img = int(model.patch_embed.img_size[0])
     inputs = None
@@ -86,7 +87,7 @@ def run(args) -> int:
             import numpy as np
             inputs = np.concatenate([photos, parity_inputs(img, num_random=args.parity_samples - len(photos))])
     if args.baseline_onnx:
-        from ..runtime.baseline_onnx import resolve_baseline
+        from ..workflows.baseline_onnx import resolve_baseline
         from ..runtime.reference import baseline_of
         from .runtime_bench import check_baseline_onnx
         resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
@@ -117,7 +118,7 @@ def run(args) -> int:
                        "max|diff|", "top-1 agr"])
     base = next((r["baseline_file"] for r in records if "baseline_file" in r), None)
     if base:
-        from ..runtime.baseline_onnx import BaselineFile
+        from ..workflows.baseline_onnx import BaselineFile
         print(f"ort speed-ups are against the {BaselineFile(**base).describe()}")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0
@@ -126,8 +127,8 @@ def run(args) -> int:
 def _elastic_reference(args):
     """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
     from ..errors import UserError
-    from ..export.elastic import ElasticKeep
-    from ..export.metadata import read_metadata
+    from ..onnx_file.elastic import ElasticKeep
+    from ..onnx_file.metadata import read_metadata
     from ..runtime.reference import reference_from_metadata
     meta = read_metadata(args.onnx)
     if not meta.elastic:

@@ -41,7 +41,7 @@ def run(args) -> int:
     from ..errors import UserError
     from ..export import ExportCheckError
     from ..runtime.inputs import image_files
-    from ..runtime.validate import validate
+    from ..workflows.validate import validate
     if args.num_random < 0 or args.batch_size < 1 or args.bench_batch < 1 or args.iters < 1 or args.warmup < 0:
         raise UserError("-n and --warmup must be >= 0; -b, --bench-batch and --iters >= 1")
     if args.output:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Optional, Sequence
 
 from ..engines.sizes import format_size, parse_size
 from ..errors import UserError
-from .common import ArgumentParser, check_output_path, print_table, run_cli
+from .common import ArgumentParser, check_input_files, check_output_path, print_table, run_cli
 
 DEFAULT_WORKSPACE = "4GiB"
 
@@ -62,15 +61,13 @@ def request_from_args(args):
     """Check the flags (before TensorRT is imported) and turn them into a BuildRequest."""
     from ..engines.batch_profile import BatchProfile, KeepRange
     from ..engines.build import BuildRequest
-    for flag, path in (("--onnx", args.onnx), ("--calib", args.calib), ("--qdq", args.qdq)):
-        if path is not None and not os.path.isfile(path):
-            raise UserError(f"{flag} {path} does not exist: pass an existing file")
+    check_input_files(onnx=args.onnx, calib=args.calib, qdq=args.qdq)
     if (args.calib or args.qdq) and not args.int8:
         raise UserError("--calib/--qdq only apply to INT8: add --int8")
     if args.calib and args.qdq:
         raise UserError("--calib and --qdq both given: pass one (--qdq is already calibrated)")
     if args.int8 and not (args.calib or args.qdq):
-        from ..engines.onnx_info import read_onnx_info
+        from ..onnx_file.info import read_onnx_info
         if read_onnx_info(args.onnx).precision != "int8":
             raise UserError("--int8 needs calibration: pass --calib calib.npz (from idle-calibrate) "
                             "or --qdq model.qdq.onnx")

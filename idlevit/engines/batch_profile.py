@@ -63,9 +63,9 @@ class KeepRange:
 
     def shapes(self, num_image_tokens: int) -> Dict[str, Tuple[Shape, Shape, Shape]]:
         """keep input -> ((K at min,), (K at opt,), (K at max,)): K grows with the ratio."""
-        from ..export.elastic import KEEP_INPUT_NAMES
-        from ..models.elastic import stage_keep_tokens
-        per_ratio = [stage_keep_tokens(num_image_tokens, r) for r in (self.min, self.opt, self.max)]
+        from ..onnx_file.elastic import KEEP_INPUT_NAMES
+        from ..models.schedule import KeepSchedule
+        per_ratio = [KeepSchedule(r).stage_tokens(num_image_tokens) for r in (self.min, self.opt, self.max)]
         return {name: tuple((ks[i],) for ks in per_ratio) for i, name in enumerate(KEEP_INPUT_NAMES)}
 
     def to_json(self) -> List[float]:

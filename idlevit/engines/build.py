@@ -18,10 +18,10 @@ from packaging.version import Version
 
 from ..errors import UserError
 from ..fileio import atomic_output
-from .gpu import GpuInfo, current_gpu
-from .onnx_info import OnnxInfo, read_onnx_info
+from ..onnx_file.info import OnnxInfo, read_onnx_info
+from ..onnx_file.selection_path import trt_selection_layers
 from .batch_profile import BatchProfile, KeepRange, engine_profiles, profiles_to_json
-from .selection_path import trt_selection_layers
+from .gpu import GpuInfo, current_gpu
 from .sidecar import EngineSidecar, sidecar_path
 from .sizes import format_size
 from .tensorrt_import import import_tensorrt
@@ -229,8 +229,7 @@ def make_sidecar(trt_version: str, gpu: GpuInfo, plan: BuildPlan, built: OnnxInf
 def elastic_keep_ranges(request: BuildRequest, built: OnnxInfo):
     """(keep ranges, N) for the profiles: --keep-range on an elastic file, else its full 1..N range tuned at
     the default ratio; ([], None) for a fixed-K file (where --keep-range is an error)."""
-    from ..export.metadata import ExportMetadata
-    meta = ExportMetadata.from_props(built.metadata, built.path) if built.metadata.get("elastic") == "true" else None
+    meta = built.export_metadata if built.metadata.get("elastic") == "true" else None
     if meta is None:
         if request.keep_ranges:
             raise UserError(f"{built.path} has a fixed keep ratio: --keep-range needs an elastic file "

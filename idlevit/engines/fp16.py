@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..errors import UserError
-from .onnx_info import copy_metadata, load_onnx, metadata_list, onnx_precision, save_onnx
-from .selection_path import onnx_nodes_of_types, onnx_selection_nodes
+from ..onnx_file.info import onnx_precision
+from ..onnx_file.io import load_onnx, save_onnx
+from ..onnx_file.metadata import metadata_list, props_of, write_props
+from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes, topk_positions
 
 # LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
 # warns about it too); Softmax is fine in fp16 and stays there unless asked.
@@ -49,8 +51,8 @@ def check_selection_found(path: str, model, selection: Sequence[str], keep_fp32_
     The selection path is found from the graph alone; idle-export's metadata is what tells how many
     idle blocks there are, so only with it can a missing TopK (whose scores would go fp16) be caught.
     """
-    topk = sum(n.op_type == "TopK" for n in model.graph.node)
-    keep_tokens = metadata_list({p.key: p.value for p in model.metadata_props}, "keep_tokens")
+    topk = len(topk_positions(model))
+    keep_tokens = metadata_list(props_of(model), "keep_tokens")
     kept = f"{len(selection)} selection-path nodes behind {topk} TopK node(s) and the {' '.join(keep_fp32_ops)} nodes"
     if keep_tokens is None:
         warnings.warn(f"{path} has no idle-export metadata, so its idle blocks are unknown: kept {kept} in fp32; "
@@ -107,8 +109,8 @@ def convert_to_fp16(path: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS, bac
         converted = _convert_modelopt(path, block, keep_fp32_ops)
     else:
         converted = _convert_onnxconverter(model, block)
-    copy_metadata(model, converted, {"precision": "fp16", "fp16_backend": backend,
-                                     "fp32_nodes": str(len(block))})
+    write_props(converted, {**props_of(model), "precision": "fp16", "fp16_backend": backend,
+                            "fp32_nodes": len(block)})
     return Fp16Result(converted, backend, block, selection)
 
 

@@ -1,12 +1,13 @@
-"""ONNX export of IdleViT: exporter, graph simplification, TensorRT op checks, metadata and selection outputs."""
+"""ONNX export of IdleViT: exporter, graph simplification, TensorRT op checks and export metadata.
+
+The exported file's own model (metadata, selection outputs, keep inputs) is `idlevit.onnx_file`; the export
+with its forward check against PyTorch is `idlevit.workflows.export.export_model`.
+"""
 from .graph_checks import GraphCheckReport, check_tensorrt_compat
-from .metadata import ExportMetadata, load_onnx, read_metadata, write_metadata
-from .onnx_export import ExportCheckError, ExportReport, export_model, export_onnx, forward_check, metadata_for
-from .selection_outputs import add_selection_outputs, is_selection_output, selection_from_torch
+from .onnx_export import ExportCheckError, ExportReport, export_onnx, metadata_for
 from .simplify import SIMPLIFIERS, simplify_onnx
 
 __all__ = [
-    "ExportCheckError", "ExportMetadata", "ExportReport", "GraphCheckReport", "SIMPLIFIERS", "add_selection_outputs",
-    "check_tensorrt_compat", "export_model", "export_onnx", "forward_check", "is_selection_output", "load_onnx",
-    "metadata_for", "read_metadata", "selection_from_torch", "simplify_onnx", "write_metadata",
+    "ExportCheckError", "ExportReport", "GraphCheckReport", "SIMPLIFIERS", "check_tensorrt_compat", "export_onnx",
+    "metadata_for", "simplify_onnx",
 ]

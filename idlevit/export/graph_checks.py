@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .elastic import is_keep_input
+from ..onnx_file.elastic import is_keep_input
 
 # Ops marked supported in onnx-tensorrt's operator matrix for TensorRT 10.x (docs/operators.md), default domain.
 TRT_SUPPORTED_OPS = frozenset("""

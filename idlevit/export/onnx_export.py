@@ -17,17 +17,16 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_output
-from ..models.elastic import ELASTIC_STAGES
-from .elastic import KEEP_INPUT_NAMES
+from ..models.schedule import DEFAULT_KEEP_RATIO, IDLE_STAGES, KeepSchedule
+from ..onnx_file.elastic import KEEP_INPUT_NAMES
+from ..onnx_file.metadata import ExportMetadata, write_metadata
+from ..onnx_file.selection_outputs import add_selection_outputs
 from .graph_checks import MAX_TOPK, OPSET_RANGE, GraphCheckReport, check_tensorrt_compat
-from .metadata import ExportMetadata, write_metadata
 from .ort_fusable import make_ort_fusable
-from .selection_outputs import add_selection_outputs
 from .simplify import DEFAULT_SIMPLIFIER, SIMPLIFIERS, SimplifyReport, simplify_onnx
 
 EXPORTERS = ("dynamo", "torchscript")
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "logits", "batch"
-ELASTIC_CHECK_RATIOS = (None, 1.0, 0.5, 0.25)   # the default, every token, and low ratios
 
 
 class ExportCheckError(RuntimeError):
@@ -81,23 +80,16 @@ def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter
 
 
 def _check_elastic(model: torch.nn.Module) -> None:
-    from ..models import keep_ratio_schedule
     ratios = getattr(model, "keep_ratios", None)
     if ratios is None or not hasattr(model, "num_image_tokens"):
         raise UserError(f"{type(model).__name__} is not an IdleViT: --elastic needs one")
-    base = _base_ratio(ratios)
-    if base >= 1.0 or keep_ratio_schedule(len(ratios), base) != ratios:
+    base = KeepSchedule.of_block_ratios(ratios).staged_ratio
+    if base is None or base >= 1.0:
         raise UserError("--elastic needs the four-stage schedule with a default keep ratio below 1 (the file's "
-                        "default): pass --keep-ratio 0.7 instead of --keep-ratios or 1.0")
+                        f"default): pass --keep-ratio {DEFAULT_KEEP_RATIO:g} instead of --keep-ratios or 1.0")
     if model.num_image_tokens > MAX_TOPK:
         raise UserError(f"{model.num_image_tokens} image tokens exceed TensorRT's TopK limit of {MAX_TOPK}, and "
                         "an elastic file sorts them all: lower the image size")
-
-
-def _base_ratio(ratios: Sequence[float]) -> float:
-    """r of a four-stage schedule: the ratio of its first stage-1 block."""
-    from ..models.selection import stage_bounds
-    return ratios[stage_bounds(len(ratios))[1]] if ratios else 1.0
 
 
 @contextmanager
@@ -126,7 +118,7 @@ def _trace_inputs(model: torch.nn.Module, dummy: torch.Tensor, elastic: bool):
         return model, (dummy,), dims
     from ..models.elastic import ElasticIdleViT
     n = model.num_image_tokens
-    keep = [torch.zeros(max(2, n - s)) for s in ELASTIC_STAGES]
+    keep = [torch.zeros(max(2, n - s)) for s in IDLE_STAGES]
     for name in KEEP_INPUT_NAMES:
         dims[name] = (name.replace(".", "_"), 1, n)
     return ElasticIdleViT(model), (dummy, *keep), dims
@@ -154,11 +146,12 @@ def _to_onnx_proto(model: torch.nn.Module, args, dims, opset: int, exporter: str
 
 
 def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, opset: int = 18, batch: int = 2,
-                exporter: str = "dynamo", simplify: Union[bool, str] = True, check_forward: bool = True,
-                check_batches: Sequence[int] = (1, 3), atol: float = 1e-4, check_trt: bool = True,
-                selection_outputs: bool = False, seed: int = 0, threads: Optional[int] = None,
-                elastic: bool = False) -> ExportReport:
-    """Export `model` (eval mode, fp32) to `path`, check it, and rename it into place.
+                exporter: str = "dynamo", simplify: Union[bool, str] = True, check_trt: bool = True,
+                selection_outputs: bool = False, seed: int = 0, elastic: bool = False) -> ExportReport:
+    """Export `model` (eval mode, fp32) to `path`, check the graph, and rename it into place.
+
+    The forward check (ONNX Runtime against PyTorch) runs on top of this, in
+    `idlevit.workflows.export.export_model`: it needs the runtime package.
 
     Args:
         model: an IdleViT (or any timm ViT) in eval mode.
@@ -168,15 +161,11 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
         batch: export batch (>= 2: torch.export specialises size-1 dims). Batch is the only dynamic axis.
         exporter: "dynamo" (torch.export) or "torchscript" (legacy tracer).
         simplify: True (onnxslim), False, or a name from `SIMPLIFIERS` ("auto" measures both).
-        check_forward: run ONNX Runtime against PyTorch on seeded inputs of `check_batches` and the
-            export batch; fail when max abs diff > atol or top-1 differs.
         check_trt: run `check_tensorrt_compat` (ops TensorRT parses, TopK rules, no data-dependent
             shape) and fail on any issue.
         selection_outputs: also expose each TopK's indices as `topk_indices.<i>` outputs.
-        threads: CPU threads of the forward check (default: all this process may use for ORT, torch as set).
         elastic: K of each idle stage is the length of an input `keep_tokens.<s>` (1..N), chosen per
-            call; the model's own ratio is the file's default. The forward check then also runs at
-            keep ratio 1.0 and a low one.
+            call; the model's own ratio is the file's default.
 
     Returns:
         ExportReport. Raises UserError on bad arguments, ExportCheckError when a check fails.
@@ -217,41 +206,8 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
             if not report.graph_check.ok:
                 raise ExportCheckError(f"graph breaks the TensorRT rules: {report.graph_check.issues[0]} "
                                        f"(+{len(report.graph_check.issues) - 1} more)")
-        if check_forward:
-            batches = sorted(set(check_batches) | {batch})
-            ratios = ELASTIC_CHECK_RATIOS if elastic else (None,)
-            report.forward_checks = forward_check(model, tmp, img_size, batches, seed=seed, threads=threads,
-                                                  keep_ratios=ratios)
-            worst = max(report.forward_checks, key=lambda c: c.max_abs_diff)
-            if worst.max_abs_diff > atol or any(c.top1_agreement < 1.0 for c in report.forward_checks):
-                raise ExportCheckError(f"ONNX Runtime disagrees with PyTorch at batch {worst.batch}: max abs diff "
-                                       f"{worst.max_abs_diff:.2e} (limit {atol:g}), top-1 agreement "
-                                       f"{min(c.top1_agreement for c in report.forward_checks):.3f}")
     report.seconds = time.perf_counter() - start
     return report
-
-
-def forward_check(model: torch.nn.Module, onnx_path: str, img_size: int, batches: Sequence[int],
-                  seed: int = 0, threads: Optional[int] = None,
-                  keep_ratios: Sequence[Optional[float]] = (None,)) -> List[ForwardCheck]:
-    """ONNX Runtime (CPU) vs PyTorch on seeded random inputs, one batch size (and keep ratio) at a time.
-
-    `keep_ratios` other than None need an elastic file: both sides then run at that ratio.
-    """
-    from ..runtime.ort_runner import OrtRunner
-    from ..runtime.torch_runner import TorchRunner
-    checks = []
-    gen = torch.Generator().manual_seed(seed + 1)
-    with OrtRunner(onnx_path, provider="cpu", threads=threads) as runner, \
-            TorchRunner(model, threads=threads) as reference:
-        for b in batches:
-            x = torch.randn(b, 3, img_size, img_size, generator=gen).numpy()
-            for ratio in keep_ratios:
-                ref = reference.infer(x, keep_ratio=ratio)[OUTPUT_NAME]
-                out = runner.infer(x, keep_ratio=ratio)[OUTPUT_NAME]
-                checks.append(ForwardCheck(b, float(np.abs(out - ref).max()),
-                                           float((out.argmax(-1) == ref.argmax(-1)).mean()), ratio))
-    return checks
 
 
 def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Optional[str] = None,
@@ -261,12 +217,10 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
 
     from .. import __version__
     from ..factory import image_size, model_data_config
-    from ..models import keep_ratio_schedule
     img = image_size(model)
     cfg = model_data_config(model)
     ratios = [float(r) for r in getattr(model, "keep_ratios", [1.0] * len(model.blocks))]
-    base = _base_ratio(ratios)
-    keep_ratio = base if keep_ratio_schedule(len(ratios), base) == ratios else None
+    keep_ratio = KeepSchedule.of_block_ratios(ratios).staged_ratio
     data_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return ExportMetadata(
         model_name=model_name, keep_ratios=ratios,
@@ -275,9 +229,3 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
         std=[float(s) for s in cfg["std"]], data_config=data_config, exporter="", torch_version=torch.__version__,
         opset=0, idlevit_version=__version__, keep_ratio=keep_ratio, ckpt_sha256=ckpt_sha256,
         seed=None if ckpt_sha256 else seed, timm_version=timm.__version__, extra=dict(extra or {}))
-
-
-def export_model(model: torch.nn.Module, model_name: str, source, path: str, **kwargs) -> ExportReport:
-    """`export_onnx` with metadata built from `model` and its `ModelSource` (checkpoint sha256 or seed)."""
-    meta = metadata_for(model, model_name, ckpt_sha256=source.ckpt_sha256, seed=source.seed)
-    return export_onnx(model, path, metadata=meta, **kwargs)

@@ -7,13 +7,12 @@ every token. Under export the K of each stage is the length of an extra input `k
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
-from .selection import NUM_STAGES, check_keep_ratio, stage_bounds, tokens_to_keep
+from .schedule import KeepSchedule, block_keep_tokens
 
-ELASTIC_STAGES = tuple(range(1, NUM_STAGES))  # stage 0 keeps every token at any ratio (r**0 == 1)
 KEEP_INPUT_PREFIX = "keep_tokens."
 
 
@@ -22,29 +21,10 @@ def keep_input_name(stage: int) -> str:
     return f"{KEEP_INPUT_PREFIX}{stage}"
 
 
-def stage_keep_tokens(num_image_tokens: int, keep_ratio: float) -> List[int]:
-    """K of each elastic stage at base ratio r: what a fixed export at r selects; r = 1 keeps all N."""
-    r = check_keep_ratio(keep_ratio)
-    return [tokens_to_keep(num_image_tokens, r ** s) or num_image_tokens for s in ELASTIC_STAGES]
-
-
-def block_keep_tokens(depth: int, stage_k: Sequence) -> List[Optional[object]]:
-    """Per block: None in stage 0, else its stage's K (an int, or a tensor whose length is K)."""
-    if len(stage_k) != len(ELASTIC_STAGES):
-        raise ValueError(f"{len(stage_k)} stage K values given, the schedule has {len(ELASTIC_STAGES)} "
-                         "idle stages: give one K per stage")
-    bounds = stage_bounds(depth)
-    per_block: List[Optional[object]] = [None] * depth
-    for stage, k in zip(ELASTIC_STAGES, stage_k):
-        for i in range(bounds[stage], bounds[stage + 1]):
-            per_block[i] = k
-    return per_block
-
-
 def set_elastic_keep_ratio(model: torch.nn.Module, keep_ratio: float) -> torch.nn.Module:
     """Give an IdleViT the schedule an elastic file runs at ratio r: stage 1-3 blocks idle, K = N at r = 1."""
     model.set_keep_ratio(keep_ratio)
-    ks = stage_keep_tokens(model.num_image_tokens, keep_ratio)
+    ks = KeepSchedule(keep_ratio).stage_tokens(model.num_image_tokens)
     for blk, k in zip(model.blocks, block_keep_tokens(len(model.blocks), ks)):
         blk.keep_tokens = k
     return model

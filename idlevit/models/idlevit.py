@@ -15,7 +15,7 @@ from timm.models.vision_transformer import Block, VisionTransformer
 
 from . import lvvit  # noqa: F401  (registers the lvvit_s / lvvit_m backbones)
 from .idle_block import IdleBlock, idle_block_forward, masked_block_forward
-from .selection import keep_ratio_schedule, tokens_to_keep
+from .schedule import DEFAULT_KEEP_RATIO, KeepSchedule
 
 
 @dataclass
@@ -27,7 +27,34 @@ class MaskedOutput:
     masks: List[torch.Tensor]         # per idle block, selection mask (B, N), [CLS] included
 
 
-class IdleViTMixin:
+class KeepScheduleMixin:
+    """What IdleViT and the token-pruning baseline share on a timm `VisionTransformer`: a keep-ratio
+    schedule (`keep_ratios`, set by `set_keep_ratio` without touching weights) and timm's embedding."""
+    keep_ratios: List[float]
+
+    @property
+    def num_image_tokens(self) -> int:
+        return self.patch_embed.num_patches
+
+    def set_keep_ratio(self, keep_ratio: float = 1.0, keep_ratios: Optional[Sequence[float]] = None):
+        schedule = KeepSchedule(keep_ratio, keep_ratios)
+        self.keep_ratios = schedule.block_ratios(len(self.blocks))
+        self._use_keep_tokens(schedule.block_tokens(len(self.blocks), self.num_image_tokens))
+        return self
+
+    def _use_keep_tokens(self, keep_tokens: List[Optional[int]]) -> None:
+        """Apply K per block (None = plain block)."""
+        raise NotImplementedError
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's `forward_features` up to the blocks."""
+        x = self.patch_embed(x)
+        x = self._pos_embed(x)
+        x = self.patch_drop(x)
+        return self.norm_pre(x)
+
+
+class IdleViTMixin(KeepScheduleMixin):
     """Adds token idling to a timm `VisionTransformer` subclass.
 
     Modifications:
@@ -37,28 +64,15 @@ class IdleViTMixin:
       attention maps and masks; `forward_with_selection` returns the selected indices.
     - `forward` / `forward_features` are timm's own, so export and timm tooling just work.
     """
-    keep_ratios: List[float]
-
-    @property
-    def num_image_tokens(self) -> int:
-        return self.patch_embed.num_patches
 
     @property
     def keep_tokens(self) -> List[Optional[int]]:
         """K per block (None for a plain block)."""
         return [blk.keep_tokens for blk in self.blocks]
 
-    def set_keep_ratio(self, keep_ratio: float = 1.0, keep_ratios: Optional[Sequence[float]] = None):
-        self.keep_ratios = keep_ratio_schedule(len(self.blocks), keep_ratio, keep_ratios)
-        for blk, ratio in zip(self.blocks, self.keep_ratios):
-            blk.keep_tokens = tokens_to_keep(self.num_image_tokens, ratio)
-        return self
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
-        x = self._pos_embed(x)
-        x = self.patch_drop(x)
-        return self.norm_pre(x)
+    def _use_keep_tokens(self, keep_tokens: List[Optional[int]]) -> None:
+        for blk, k in zip(self.blocks, keep_tokens):
+            blk.keep_tokens = k
 
     def forward_masked(self, x: torch.Tensor, attn_map: str = "mean_softmax") -> MaskedOutput:
         x = self._embed(x)
@@ -129,12 +143,12 @@ def _create(backbone: str, pretrained: bool, keep_ratio: float, keep_ratios, **k
 
 
 def _register(name: str, backbone: str):
-    def fn(pretrained: bool = False, keep_ratio: float = 0.7,
+    def fn(pretrained: bool = False, keep_ratio: float = DEFAULT_KEEP_RATIO,
            keep_ratios: Optional[Sequence[float]] = None, **kwargs):
         return _create(backbone, pretrained, keep_ratio, keep_ratios, **kwargs)
     fn.__name__ = name
     fn.__qualname__ = name
-    fn.__doc__ = f"IdleViT on timm `{backbone}`; keep_ratio=0.7 unless given."
+    fn.__doc__ = f"IdleViT on timm `{backbone}`; keep_ratio={DEFAULT_KEEP_RATIO} unless given."
     fn.__module__ = __name__
     register_model(fn)
     return fn
@@ -155,3 +169,16 @@ for _name, _backbone in BACKBONES.items():
 def backbone_name(model_name: str) -> str:
     """timm name of the plain backbone behind an IdleViT name (or the name itself)."""
     return BACKBONES.get(model_name, model_name)
+
+
+def registered_name(model_name: str) -> str:
+    """The timm registry name that builds `model_name` as an IdleViT: an `idlevit_*` name as it is; any other
+    timm ViT name as `idlevit_<name>`, registered the first time it is asked for (so every IdleViT, DeiT3 or
+    AugReg included, is built by `timm.create_model`)."""
+    if model_name in BACKBONES:
+        return model_name
+    name = f"idlevit_{model_name}"
+    if name not in BACKBONES:
+        BACKBONES[name] = model_name
+        globals()[name] = _register(name, model_name)
+    return name

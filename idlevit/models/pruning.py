@@ -10,11 +10,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from timm.models.vision_transformer import Block, VisionTransformer
 
-from .idlevit import IdleViTMixin, MaskedOutput
-from .selection import cls_attention_scores, gather_tokens, keep_ratio_schedule, select_tokens, tokens_to_keep
+from .idlevit import IdleViTMixin, KeepScheduleMixin, MaskedOutput
+from .selection import cls_attention_scores, gather_tokens, select_tokens
 
 
-class PruneViTMixin:
+class PruneViTMixin(KeepScheduleMixin):
     """Adds token pruning to a timm `VisionTransformer` subclass.
 
     Modifications:
@@ -25,23 +25,16 @@ class PruneViTMixin:
       so the fine-tuning loop trains both variants; gather is differentiable for kept tokens.
     Blocks stay timm's own and no parameter is added or renamed.
     """
-    keep_ratios: List[float]
     prune_tokens: List[Optional[int]]
 
-    def set_keep_ratio(self, keep_ratio: float = 1.0, keep_ratios: Optional[Sequence[float]] = None):
-        self.keep_ratios = keep_ratio_schedule(len(self.blocks), keep_ratio, keep_ratios)
-        total = self.patch_embed.num_patches
-        self.prune_tokens = [tokens_to_keep(total, r) for r in self.keep_ratios]
-        return self
+    def _use_keep_tokens(self, keep_tokens: List[Optional[int]]) -> None:
+        self.prune_tokens = keep_tokens
 
     def forward_features(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None,
                          is_causal: bool = False) -> torch.Tensor:
         if attn_mask is not None or is_causal:
             raise ValueError("token pruning changes the sequence length: attention masks are not supported")
-        x = self.patch_embed(x)
-        x = self._pos_embed(x)
-        x = self.patch_drop(x)
-        x = self.norm_pre(x)
+        x = self._embed(x)
         for blk, keep in zip(self.blocks, self.prune_tokens):
             if keep is not None and x.shape[1] - 1 > keep:
                 x = prune_tokens(blk, x, keep)
@@ -74,7 +67,7 @@ def make_prune(model: VisionTransformer, keep_ratio: float = 1.0,
         raise ValueError("token pruning needs exactly one [CLS] token and no register/distillation tokens")
     if isinstance(model, IdleViTMixin):
         model.set_keep_ratio(1.0)          # blocks run timm's plain forward
-        cls = next(c for c in type(model).__mro__ if not issubclass(c, IdleViTMixin))
+        cls = next(c for c in type(model).__mro__ if not issubclass(c, KeepScheduleMixin))
     else:
         cls = type(model)
     if not issubclass(cls, PruneViTMixin):

@@ -1,62 +1,14 @@
-"""Keep-ratio schedule and [CLS]-attention token selection for IdleViT (pure torch).
+"""[CLS]-attention token selection and token-row gather/scatter for IdleViT (pure torch).
 
 Paper: "No Token Left Behind: Efficient Vision Transformer via Dynamic Token Idling",
 Xu et al., https://arxiv.org/abs/2310.05654
 """
 from __future__ import annotations
 
-import math
-from typing import List, Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
-
-NUM_STAGES = 4
-
-
-def check_keep_ratio(ratio: float, what: str = "keep ratio") -> float:
-    """Return `ratio` as float, or raise ValueError when it is outside (0, 1]."""
-    ratio = float(ratio)
-    if not (0.0 < ratio <= 1.0) or math.isnan(ratio):
-        raise ValueError(f"{what} {ratio:g} is outside (0, 1]: pick a value such as 0.7")
-    return ratio
-
-
-def stage_bounds(depth: int) -> List[int]:
-    """First block of each of the four stages, plus `depth`: round(depth * s / 4)."""
-    return [round(depth * s / NUM_STAGES) for s in range(NUM_STAGES + 1)]
-
-
-def keep_ratio_schedule(depth: int, keep_ratio: float = 1.0,
-                        keep_ratios: Optional[Sequence[float]] = None) -> List[float]:
-    """Per-block keep ratios: four equal stages using r**0, r**1, r**2, r**3.
-
-    Stage boundaries sit at round(depth * s / 4) so depths not divisible by 4 still
-    split into four stages. An explicit `keep_ratios` list (one per block) wins.
-    """
-    if keep_ratios is not None:
-        ratios = [check_keep_ratio(r, "per-block keep ratio") for r in keep_ratios]
-        if len(ratios) != depth:
-            raise ValueError(f"keep_ratios has {len(ratios)} entries but the model has {depth} blocks: "
-                             f"give one ratio per block")
-        return ratios
-    r = check_keep_ratio(keep_ratio)
-    bounds = stage_bounds(depth)
-    ratios = []
-    for stage in range(NUM_STAGES):
-        ratios += [r ** stage] * (bounds[stage + 1] - bounds[stage])
-    return ratios
-
-
-def tokens_to_keep(num_image_tokens: int, ratio: float) -> Optional[int]:
-    """Image tokens K an idle block selects, floor(ratio * total); None for a plain block.
-
-    K is always counted from the image-token total, never from the previous block.
-    A small epsilon absorbs float error in r**s (0.7**2 * 196 must give 96, not 95).
-    """
-    if ratio >= 1.0:
-        return None
-    return max(1, min(num_image_tokens, int(math.floor(num_image_tokens * ratio + 1e-6))))
 
 
 def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: Optional[torch.Tensor],

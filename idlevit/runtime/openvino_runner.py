@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import UserError
-from ..export.elastic import dynamic_dim_name
+from ..onnx_file.elastic import dynamic_dim_name
 from ..optional_deps import require
 from .cpu_features import cpu_features
 from .onnx_source import onnx_for_runtime
@@ -113,7 +113,8 @@ class OpenVinoRunner(Runner):
         """The ONNX file's metadata (an elastic file's K range and default ratio), read from the source."""
         import onnx
 
-        from ..export.metadata import load_onnx, props_of
+        from ..onnx_file.io import load_onnx
+        from ..onnx_file.metadata import props_of
         src = self.source
         if isinstance(src, str):
             return props_of(load_onnx(src, load_external_data=False))

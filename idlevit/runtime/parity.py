@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from ..export.selection_outputs import SELECTION_PREFIX
+from ..onnx_file.selection_outputs import SELECTION_PREFIX
 from .runner import Runner
 
 LOGITS = "logits"
@@ -198,11 +198,13 @@ class ParityAccumulator:
 
 
 def compare_runners(candidate: Runner, reference: Runner, batches: Iterable[np.ndarray], thresholds: Thresholds,
-                    progress: bool = False) -> ParityReport:
-    """Run both (loaded) runners on every batch and compare the candidate against the reference."""
+                    progress: bool = False, keep_ratio: Optional[float] = None) -> ParityReport:
+    """Run both (loaded) runners on every batch and compare the candidate against the reference.
+
+    `keep_ratio` (elastic models) runs both at that ratio instead of their default."""
     acc = ParityAccumulator(thresholds)
     items = list(batches)
     for x in tqdm(items, desc=f"parity {candidate.name} vs {reference.name}", unit="batch", disable=not progress,
                   leave=False):
-        acc.update(candidate.infer(x), reference.infer(x))
+        acc.update(candidate.infer(x, keep_ratio=keep_ratio), reference.infer(x, keep_ratio=keep_ratio))
     return acc.report()

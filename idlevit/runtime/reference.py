@@ -5,11 +5,11 @@ import math
 import os
 from typing import Optional, Sequence
 
-from ..checkpoint import file_sha256
 from ..errors import UserError
-from ..export.metadata import ExportMetadata
 from ..factory import create_idlevit
-from ..models import keep_ratio_schedule, tokens_to_keep
+from ..fileio import file_sha256
+from ..models.schedule import KeepSchedule
+from ..onnx_file.metadata import ExportMetadata
 
 
 def _same_ratios(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -58,18 +58,19 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
     if meta.elastic and (keep_ratio is not None or keep_ratios is not None):
         if keep_ratios is not None:
             raise UserError(f"{where} is elastic: it takes one --keep-ratio per run, not --keep-ratios")
-        from ..export.elastic import ElasticKeep
+        from ..onnx_file.elastic import ElasticKeep
         ElasticKeep.from_metadata(meta, where).stage_tokens(keep_ratio)   # one line when out of range
         elastic_ratio, keep_ratio = keep_ratio, None
     if keep_ratio is not None or keep_ratios is not None:
         try:
-            wanted = keep_ratio_schedule(len(built.blocks), keep_ratio or 1.0, keep_ratios)
+            schedule = KeepSchedule(keep_ratio or 1.0, keep_ratios)
+            wanted = schedule.block_ratios(len(built.blocks))
         except ValueError as e:
             raise UserError(str(e)) from None
         if not _same_ratios(wanted, meta.keep_ratios):
             flag = "--keep-ratio" if keep_ratios is None else "--keep-ratios"
             value = keep_ratio if keep_ratios is None else " ".join(map(str, keep_ratios))
-            ks = [tokens_to_keep(built.num_image_tokens, r) for r in wanted]
+            ks = schedule.block_tokens(len(built.blocks), built.num_image_tokens)
             mismatch(flag, f"{value} (K per block {_ks(ks)})", f"K per block {_ks(meta.keep_tokens)}",
                      f"drop {flag} or pass the ONNX file exported with it")
     if list(built.keep_tokens) != list(meta.keep_tokens):

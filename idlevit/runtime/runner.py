@@ -40,7 +40,7 @@ class Runner(abc.ABC):
     `load()` / `close()`. `infer` takes a dict of arrays or, for one-input models, one array,
     and returns a dict of host numpy arrays (so a returned result is a finished result).
     Outputs named `topk_indices.<i>` carry the tokens idle block i selected (see
-    `idlevit.export.selection_outputs`).
+    `idlevit.onnx_file.selection_outputs`).
 
     Elastic files (`idle-export --elastic`) take the keep ratio per call:
     `infer(x, keep_ratio=0.6)` or `infer(x, keep_tokens=(137, 96, 67))` (K per idle stage), or
@@ -88,8 +88,8 @@ class Runner(abc.ABC):
 
     def _find_elastic(self):
         """ElasticKeep of the loaded model, or None when it takes no keep inputs."""
-        from ..export.elastic import ElasticKeep, is_keep_input
-        from ..export.metadata import ExportMetadata
+        from ..onnx_file.elastic import ElasticKeep, is_keep_input
+        from ..onnx_file.metadata import ExportMetadata
         if not any(is_keep_input(name) for name in self.input_info):
             return None
         where = f"the {self.name} model"
@@ -185,7 +185,7 @@ class Runner(abc.ABC):
 
 
 def _keep_names() -> Tuple[str, ...]:
-    from ..export.elastic import KEEP_INPUT_NAMES
+    from ..onnx_file.elastic import KEEP_INPUT_NAMES
     return KEEP_INPUT_NAMES
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..export.elastic import ElasticKeep, stage_tokens_of
-from ..export.selection_outputs import selection_from_torch, selection_output_name
 from ..models.elastic import stage_keep_tokens_applied
-from ..models.selection import stage_bounds
+from ..models.schedule import KeepSchedule
+from ..onnx_file.elastic import ElasticKeep, stage_tokens_of
+from ..onnx_file.selection_outputs import selection_from_torch, selection_output_name
 from .runner import Runner, TensorInfo, default_threads
 
 
@@ -73,8 +73,8 @@ class TorchRunner(Runner):
         """Any IdleViT takes K per call in eager mode: 1..N per stage, its own schedule's ratio by default."""
         if not hasattr(self.model, "num_image_tokens"):
             return None
-        ratios = self.model.keep_ratios
-        return ElasticKeep.full(self.model.num_image_tokens, ratios[stage_bounds(len(ratios))[1]])
+        default_ratio = KeepSchedule.of_block_ratios(self.model.keep_ratios).keep_ratio
+        return ElasticKeep.full(self.model.num_image_tokens, default_ratio)
 
     def _infer(self, feed: Dict[str, Any]) -> Dict[str, np.ndarray]:
         x = self._tensor(feed[self._input])

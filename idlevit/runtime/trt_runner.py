@@ -16,8 +16,8 @@ from ..engines.gpu import current_gpu
 from ..engines.sidecar import EngineSidecar, check_engine_compatible, read_sidecar
 from ..engines.tensorrt_import import import_tensorrt
 from ..errors import UserError
-from ..export.elastic import dynamic_dim_name
-from ..export.selection_outputs import SELECTION_PREFIX
+from ..onnx_file.elastic import dynamic_dim_name
+from ..onnx_file.selection_outputs import SELECTION_PREFIX
 from .runner import Runner, TensorInfo
 
 

@@ -19,7 +19,7 @@ class SelectionRow:
 def runner_selection(runner, image: np.ndarray, label: str, blocks: List[int]) -> SelectionRow:
     """Selection of any runner built with `selection=True` (torch, ORT, TensorRT) for one image (3, H, W)."""
     from ..errors import UserError
-    from ..export.selection_outputs import is_selection_output, selection_output_name
+    from ..onnx_file.selection_outputs import is_selection_output, selection_output_name
     with runner:
         out = runner.infer(image[None].astype(np.float32))
     count = sum(is_selection_output(name) for name in out)

@@ -36,8 +36,13 @@ class KeepRatioController:
                  raise_below: float = 0.6, hold: int = 2):
         if target_p99_ms <= 0:
             raise UserError(f"p99 target {target_p99_ms} ms must be positive")
-        if not ratios or any(not 0 < r <= 1 for r in ratios):
-            raise UserError(f"keep ratios {list(ratios)} must be in (0, 1]")
+        from ..models.schedule import check_keep_ratio
+        if not ratios:
+            raise UserError("no keep ratios given: the controller needs at least one")
+        try:
+            ratios = [check_keep_ratio(r) for r in ratios]
+        except ValueError as e:
+            raise UserError(str(e)) from None
         if not 0 < raise_below < 1:
             raise UserError(f"raise_below {raise_below} must be in (0, 1)")
         self.target_ms, self.window, self.raise_below, self.hold = float(target_p99_ms), window, raise_below, hold

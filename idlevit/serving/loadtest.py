@@ -113,6 +113,7 @@ def python_model_parameters(repository: str, model: str) -> Dict[str, str]:
 
 
 def _modes(modes: Sequence[str], params: Dict[str, str]) -> List[str]:
+    from ..models.schedule import check_keep_ratio
     out = []
     for mode in modes:
         if mode == ADAPTIVE:
@@ -122,11 +123,9 @@ def _modes(modes: Sequence[str], params: Dict[str, str]) -> List[str]:
             out.append(mode)
             continue
         try:
-            ratio = float(mode)
-        except ValueError:
-            raise UserError(f"mode {mode!r} is neither a keep ratio nor 'adaptive'") from None
-        if not 0 < ratio <= 1:
-            raise UserError(f"mode {mode}: a keep ratio must be in (0, 1]")
+            ratio = check_keep_ratio(mode)
+        except ValueError as e:
+            raise UserError(f"mode {mode!r}: {e}, or 'adaptive'") from None
         out.append(f"{ratio:g}")
     return out
 

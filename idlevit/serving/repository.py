@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
-from ..export.elastic import is_keep_input
+from ..onnx_file.elastic import is_keep_input
 from .triton_config import ModelConfig, TensorSpec
 
 RATIO_OUTPUT = "keep_ratio"            # python model: the keep ratio each sample ran at
@@ -48,8 +48,9 @@ class OnnxIO:
 def read_onnx_io(path: str) -> OnnxIO:
     """I/O names, numpy dtypes and dims of `path` (weights not loaded); the image input comes first."""
     from onnx.helper import tensor_dtype_to_np_dtype
-    from ..engines.onnx_info import load_onnx
-    model = load_onnx(path, load_weights=False)
+    from ..onnx_file.io import load_onnx
+    from ..onnx_file.metadata import props_of
+    model = load_onnx(path, load_external_data=False)
     weights = {t.name for t in model.graph.initializer}
 
     def spec(value_info) -> TensorSpec:
@@ -62,7 +63,7 @@ def read_onnx_io(path: str) -> OnnxIO:
         raise UserError(f"{path} has inputs {', '.join(i.name for i in inputs)}: expected one (batch, 3, H, W) "
                         "image input (plus keep_tokens.* for an elastic file); export it with idle-export")
     inputs = images + [i for i in inputs if i is not images[0]]
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = props_of(model)
     ratio = meta.get("keep_ratio")
     return OnnxIO(path, inputs, [spec(o) for o in model.graph.output],
                   float(ratio) if ratio not in (None, "null") else None, meta)

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..models.schedule import check_keep_ratio
 from .controller import KeepRatioController, ServiceClock
 from .repository import RATIO_OUTPUT
 from .served_model import ServedModel, serve_files
@@ -27,12 +28,9 @@ def requested_ratio(parameters_json: str) -> Optional[float]:
     if RATIO_PARAMETER not in params:
         return None
     try:
-        value = float(params[RATIO_PARAMETER])
-    except (TypeError, ValueError):
-        raise ValueError(f"request parameter keep_ratio={params[RATIO_PARAMETER]!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise ValueError(f"request parameter keep_ratio={value:g} is outside (0, 1]")
-    return value
+        return check_keep_ratio(params[RATIO_PARAMETER])
+    except ValueError as e:
+        raise ValueError(f"request parameter keep_ratio: {e}") from None
 
 
 class TritonPythonModel:

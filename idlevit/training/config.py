@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ..models.schedule import DEFAULT_KEEP_RATIO
+
 CUT_LOSSES = ("paper", "inter", "intra", "none")
 ATTN_MAPS = ("mean_softmax", "softmax_mean_logits")
 VARIANTS = ("idle", "prune")
@@ -27,7 +29,7 @@ class TrainConfig:
     # model
     model: str = "idlevit_deit_small_patch16_224"
     model_kwargs: Dict[str, object] = field(default_factory=dict)
-    keep_ratio: float = 0.7
+    keep_ratio: float = DEFAULT_KEEP_RATIO
     keep_ratios: Optional[List[float]] = None
     variant: str = "idle"
     ckpt: Optional[str] = None

@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..factory import check_build_args
 from ..fileio import atomic_output, make_output_dir, remove_stale_temps
 from ..limits import check_count, check_finite
-from ..models.selection import check_keep_ratio
+from ..models.schedule import KeepSchedule
 from . import checkpointing as ckpt_io
 from .config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, VARIANTS, TrainConfig, resume_keys
 from .data import build_datasets, build_loaders, build_mixup, resolve_num_classes
@@ -51,7 +51,7 @@ def check_config(cfg: TrainConfig) -> None:
     if (cfg.data is None) == (not cfg.synthetic):
         raise UserError("pass exactly one of --data <ImageFolder root> or --synthetic")
     try:
-        check_keep_ratio(cfg.keep_ratio)
+        KeepSchedule(cfg.keep_ratio, cfg.keep_ratios)
     except ValueError as e:
         raise UserError(str(e)) from None
     for name, value, allowed in (("--cut-loss", cfg.cut_loss, CUT_LOSSES), ("--attn-map", cfg.attn_map, ATTN_MAPS),

@@ -3,7 +3,7 @@ import pytest
 
 from idlevit.calibration.dataset import (build_calibration_set, eval_transform_of, find_images, pick_images,
                                          read_calib_npz, write_calib_npz)
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 from idlevit.errors import UserError
 import json
 
@@ -19,7 +19,7 @@ def test_find_and_pick_are_seeded(photo_folder):
 
 def test_transform_comes_from_onnx_metadata(tiny_onnx, tmp_path):
     from PIL import Image
-    from idlevit.runtime.inputs import eval_transform
+    from idlevit.images import eval_transform
     info = read_onnx_info(tiny_onnx[0])
     data = json.loads(info.metadata["data_config"])  # timm's eval config, recorded by idle-export
     transform, size = eval_transform_of(tiny_onnx[0])

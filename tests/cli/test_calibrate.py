@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from idlevit.cli.calibrate import main
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 from idlevit.runtime.ort_runner import OrtRunner
 from tests.onnx_cache import THREADS
 

@@ -5,10 +5,10 @@ import os
 import pytest
 import torch
 
-from idlevit.checkpoint import file_sha256
+from idlevit.fileio import file_sha256
 from idlevit.cli.export import main
 from tests.cli import exit_status
-from idlevit.export import read_metadata
+from idlevit.onnx_file.metadata import read_metadata
 from idlevit.factory import create_idlevit
 
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from idlevit.cli.runtime import main
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 from idlevit.engines.sidecar import EngineSidecar, write_sidecar
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from idlevit.cli.runtime import main
 from tests.cli import exit_status
-from idlevit.export import read_metadata
+from idlevit.onnx_file.metadata import read_metadata
 
 
 def run(argv):

@@ -54,7 +54,7 @@ def test_argparse_errors(capsys):
 
 def test_idle_fp16_cli(tiny_onnx, tmp_path, capsys):
     from idlevit.cli.fp16 import main as fp16_main
-    from idlevit.engines.onnx_info import read_onnx_info
+    from idlevit.onnx_file.info import read_onnx_info
     out = str(tmp_path / "m.fp16.onnx")
     assert fp16_main(["--onnx", tiny_onnx[0], "-o", out, "--backend", "onnxconverter"]) == 0
     assert "(32 on the selection path" in capsys.readouterr().out and read_onnx_info(out).precision == "fp16"

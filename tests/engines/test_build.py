@@ -10,8 +10,8 @@ from idlevit.engines import build as build_mod
 from idlevit.engines.batch_profile import BatchProfile, KeepRange
 from idlevit.engines.build import BuildRequest, build_engine, derived_onnx_path, plan_build
 from idlevit.engines.gpu import GpuInfo
-from idlevit.engines.onnx_info import OnnxInfo, read_onnx_info
-from idlevit.engines.selection_path import onnx_selection_nodes
+from idlevit.onnx_file.info import OnnxInfo, read_onnx_info
+from idlevit.onnx_file.selection_path import onnx_selection_nodes
 from idlevit.errors import UserError
 from tests.engines.fake_tensorrt import make_fake_tensorrt
 from tests.onnx_cache import TEST_VIT_ELASTIC, export_config

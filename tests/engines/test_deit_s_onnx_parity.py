@@ -8,9 +8,10 @@ import pytest
 from idlevit.calibration.dataset import build_calibration_set
 from idlevit.calibration.quantize import quantize_int8
 from idlevit.engines.fp16 import write_fp16_onnx
-from idlevit.engines.onnx_info import read_onnx_info
-from idlevit.export.metadata import read_metadata
-from idlevit.runtime.inputs import batched, eval_transform, image_files, parity_inputs
+from idlevit.onnx_file.info import read_onnx_info
+from idlevit.onnx_file.metadata import read_metadata
+from idlevit.images import eval_transform
+from idlevit.runtime.inputs import batched, image_files, parity_inputs
 from idlevit.runtime.ort_runner import OrtRunner
 from idlevit.runtime.parity import compare_runners, thresholds_for
 from idlevit.runtime.torch_runner import TorchRunner

@@ -3,7 +3,7 @@ import onnx
 import pytest
 
 from idlevit.engines.fp16 import convert_to_fp16, write_fp16_onnx
-from idlevit.engines.onnx_info import read_onnx_info
+from idlevit.onnx_file.info import read_onnx_info
 from idlevit.errors import UserError
 from tests.engines.parity_utils import ort_parity
 

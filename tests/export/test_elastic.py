@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from idlevit.errors import UserError
-from idlevit.export import check_tensorrt_compat, export_model, read_metadata
-from idlevit.export.elastic import KEEP_INPUT_NAMES, ElasticKeep
+from idlevit.export import check_tensorrt_compat
 from idlevit.factory import create_idlevit
-from idlevit.models.elastic import stage_keep_tokens
+from idlevit.onnx_file.elastic import KEEP_INPUT_NAMES
+from idlevit.onnx_file.metadata import read_metadata
 from idlevit.runtime.ort_runner import OrtRunner
 from idlevit.runtime.parity import Thresholds, compare_runners
 from idlevit.runtime.torch_runner import TorchRunner
+from idlevit.workflows.export import export_model
 from tests.onnx_cache import TEST_VIT_05, TEST_VIT_ELASTIC, THREADS, export_config
 
 EXACT = Thresholds(atol=1e-5, min_top1=1.0, min_selection=1.0)
@@ -89,15 +90,6 @@ def test_runner_rejects_out_of_range_ratio_and_k_in_one_line(elastic, tmp_path_f
         assert fixed.elastic is None
         with pytest.raises(UserError, match="fixed keep ratio .* idle-export --elastic"):
             fixed.infer(x, keep_ratio=0.6)
-
-
-def test_engine_profile_narrows_the_accepted_k():
-    spec = ElasticKeep.full(196, 0.7).narrowed({"keep_tokens.1": (100, 160), "keep_tokens.2": (50, 120),
-                                                "keep_tokens.3": (20, 90)})
-    assert spec.stage_tokens(0.7) == tuple(stage_keep_tokens(196, 0.7)) == (137, 96, 67)
-    with pytest.raises(UserError, match="keep ratio 0.3 gives K = 58 for keep_tokens.1, outside 100..160"):
-        spec.stage_tokens(0.3)
-    assert 0.5 < spec.lowest_ratio() < 0.6
 
 
 def test_export_refuses_elastic_without_a_default_below_one(tmp_path):

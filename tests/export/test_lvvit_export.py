@@ -7,7 +7,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from idlevit.cli.runtime import main
 from idlevit.export.graph_checks import check_tensorrt_compat
-from idlevit.export.metadata import read_metadata
+from idlevit.onnx_file.metadata import read_metadata
 from idlevit.runtime.inputs import write_bundled_photos
 from tests.onnx_cache import LVVIT_S_07, export_config
 

@@ -10,11 +10,11 @@ from onnx import numpy_helper
 from timm.models.vision_transformer import VisionTransformer
 
 from idlevit.errors import UserError
-from idlevit.export import ExportCheckError, check_tensorrt_compat, export_model, read_metadata
-from idlevit.export import onnx_export
-from idlevit.export.onnx_export import ForwardCheck
+from idlevit.export import check_tensorrt_compat
 from idlevit.factory import create_idlevit
 from idlevit.models import make_idle
+from idlevit.onnx_file.metadata import read_metadata
+from idlevit.workflows.export import export_model, forward_check
 from tests.onnx_cache import DEIT_S_07, DEIT_T_07_TS, TEST_VIT_05, TEST_VIT_10, THREADS, export_config
 
 
@@ -91,7 +91,7 @@ def test_torchscript_exporter_matches_pytorch(tmp_path_factory):
     assert check_tensorrt_compat(model, expected_topk=9).ok
     assert read_metadata(model).exporter == "torchscript"
     ref, _ = create_idlevit(DEIT_T_07_TS[0], 0.7, seed=0, warn_random=False)
-    checks = onnx_export.forward_check(ref, path, 224, [1, 2, 7], threads=THREADS)
+    checks = forward_check(ref, path, 224, [1, 2, 7], threads=THREADS)
     assert all(c.max_abs_diff <= 1e-4 and c.top1_agreement == 1.0 for c in checks), checks
 
 
@@ -127,16 +127,6 @@ def test_refuses_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(UserError, match=match):
         export_model(_tiny(0.5, img_size=32, patch_size=8), "tiny", ModelSource("tiny", seed=0),
                      str(tmp_path / "m.onnx"), **kwargs)
-    assert os.listdir(tmp_path) == []
-
-
-def test_failed_forward_check_leaves_no_file(tmp_path, monkeypatch):
-    bad = [ForwardCheck(batch=1, max_abs_diff=0.5, top1_agreement=0.0)]
-    monkeypatch.setattr(onnx_export, "forward_check", lambda *a, **k: bad)
-    from idlevit.factory import ModelSource
-    with pytest.raises(ExportCheckError, match="max abs diff 5.00e-01"):
-        export_model(_tiny(0.5, img_size=32, patch_size=8), "tiny", ModelSource("tiny", seed=0),
-                     str(tmp_path / "m.onnx"), exporter="torchscript")
     assert os.listdir(tmp_path) == []
 
 

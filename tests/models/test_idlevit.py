@@ -24,35 +24,6 @@ def test_scores_match_head_mean_definition():
     torch.testing.assert_close(scores, _reference_scores(blk, x), atol=1e-5, rtol=1e-5)
 
 
-def test_idle_tokens_pass_through_unchanged():
-    model = tiny_vit(keep_ratio=0.5)
-    blk = model.blocks[1]
-    assert blk.keep_tokens == 8
-    x = torch.randn(2, 17, 32)
-    with torch.no_grad():
-        out, idx = blk.forward_masked(x)[0], None
-        from idlevit.models import idle_block_forward
-        out, idx = idle_block_forward(blk, x, blk.keep_tokens, return_indices=True)
-    assert idx.shape == (2, 9) and (idx[:, 0] == 0).all()
-    sel = torch.zeros(2, 17, dtype=torch.bool).scatter(1, idx, True)
-    assert torch.equal(out[~sel], x[~sel])
-    assert not torch.allclose(out[sel], x[sel])
-
-
-def test_idle_block_equals_reference_on_selected_subset():
-    """Selected tokens attend only to selected tokens: compare with timm's block on the subset."""
-    model = tiny_vit(keep_ratio=0.5)
-    blk = model.blocks[2]
-    x = torch.randn(2, 17, 32)
-    from idlevit.models import idle_block_forward
-    with torch.no_grad():
-        out, idx = idle_block_forward(blk, x, blk.keep_tokens, return_indices=True)
-        for b in range(2):
-            sub = x[b:b + 1, idx[b]]
-            ref = timm.models.vision_transformer.Block.forward(blk, sub)
-            torch.testing.assert_close(out[b, idx[b]], ref[0], atol=1e-5, rtol=1e-5)
-
-
 @pytest.mark.parametrize("name", ["idlevit_deit_tiny_patch16_224", "idlevit_deit_small_patch16_224"])
 @pytest.mark.parametrize("ratio", [0.9, 0.7, 0.5, 0.3])
 def test_masked_path_equals_eval_path(name, ratio):

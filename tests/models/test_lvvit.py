@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from idlevit.factory import create_idlevit, model_data_config
-from idlevit.runtime.inputs import eval_transform, photos_array
+from idlevit.images import eval_transform
+from idlevit.runtime.inputs import photos_array
 
 LVVIT_S = dict(dim=384, depth=16, heads=6, mlp=1152, classes=1000)
 

@@ -3,8 +3,9 @@ batch 1, 2 and 7, real photographs plus random inputs (the fp32 limits of docs/d
 import numpy as np
 import pytest
 
-from idlevit.export import read_metadata
-from idlevit.runtime.inputs import batched, eval_transform, image_files, parity_inputs
+from idlevit.onnx_file.metadata import read_metadata
+from idlevit.images import eval_transform
+from idlevit.runtime.inputs import batched, image_files, parity_inputs
 from idlevit.runtime.ort_runner import OrtRunner
 from idlevit.runtime.parity import ParityAccumulator, compare_runners, set_overlap, thresholds_for, top1_margin
 from idlevit.runtime.reference import reference_from_metadata

@@ -49,7 +49,7 @@ def test_checkpoint_exports_need_the_same_checkpoint(seeded, tmp_path):
     model, meta = seeded
     ckpt = tmp_path / "w.pth"
     torch.save(model.state_dict(), ckpt)
-    from idlevit.checkpoint import file_sha256
+    from idlevit.fileio import file_sha256
     meta = metadata_for(model, "test_vit", ckpt_sha256=file_sha256(str(ckpt)))
     with pytest.raises(UserError, match="pass that file with --ckpt"):
         reference_from_metadata(meta, "m.onnx")

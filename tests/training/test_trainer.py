@@ -59,17 +59,6 @@ def test_resume_rejects_changed_settings_and_a_missing_run(tmp_path):
         train(dataclasses.replace(cfg, resume=True, output=str(tmp_path / "other")))
 
 
-def test_teacher_is_the_students_backbone_frozen(tmp_path):
-    cfg = tiny_config(tmp_path, drop_path=0.1)
-    student, _ = build_student(cfg, 10, warn_random=False)
-    teacher = build_teacher(cfg, 10)
-    s, t = student.state_dict(), teacher.state_dict()
-    assert all(torch.equal(s[k], t[k]) for k in s)
-    assert student.keep_tokens == [None, 8, 4, 2] and teacher.keep_tokens == [None] * 4
-    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
-    assert student.training
-
-
 def test_checkpoint_holds_the_full_training_state(tmp_path):
     cfg = tiny_config(tmp_path / "run", epochs=1, synthetic_size=64, synthetic_val_size=32)
     train(cfg)

@@ -9,11 +9,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..export.metadata import read_metadata
-from .bench import bench_against_baseline, executed_gmacs
-from .parity import compare_runners, thresholds_for
+from ..models.schedule import SWEEP_RATIOS
+from ..onnx_file.metadata import read_metadata
+from ..runtime.bench import bench_against_baseline, executed_gmacs
+from ..runtime.parity import compare_runners, thresholds_for
 
-DEFAULT_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 # backend -> (runtime of its keep-ratio-1.0 baseline, parity limits). "ort-int8" times each ratio's INT8 Q/DQ
 # file against the fp32 baseline: its speed-up is what INT8 adds on top of idling.
 BACKENDS = {"torch": ("torch", "fp32"), "ort": ("ort", "fp32"), "ort-int8": ("ort", "int8"),
@@ -23,7 +23,7 @@ BACKENDS = {"torch": ("torch", "fp32"), "ort": ("ort", "fp32"), "ort-int8": ("or
 @dataclass
 class SweepConfig:
     backends: Sequence[str] = ("torch", "ort")
-    ratios: Sequence[float] = DEFAULT_RATIOS
+    ratios: Sequence[float] = SWEEP_RATIOS
     batch: int = 32
     warmup: int = 2
     iters: int = 10
@@ -43,7 +43,7 @@ class SweepConfig:
 def _cached_export(model, model_name, source, folder: str, ratio: float, exporter: str = "dynamo",
                    name: Optional[str] = None) -> str:
     """Export `model` once into `folder`; reuse a file whose metadata shows the same weights, schedule and exporter."""
-    from ..export import export_model
+    from .export import export_model
     path = os.path.join(folder, name or f"{model_name}_r{ratio:g}.onnx")
     if os.path.isfile(path):
         meta = read_metadata(path)
@@ -91,12 +91,12 @@ def _elastic_runner(backend: str, cfg: SweepConfig):
 
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
     if backend == "torch":
-        from .torch_runner import TorchRunner
+        from ..runtime.torch_runner import TorchRunner
         return TorchRunner(model, device=cfg.device, compile=cfg.compile, fp16=cfg.fp16, threads=cfg.threads)
     if backend.startswith("openvino"):
-        from .openvino_runner import OpenVinoRunner
+        from ..runtime.openvino_runner import OpenVinoRunner
         return OpenVinoRunner(path, precision="bf16" if backend == "openvino-bf16" else "f32", threads=cfg.threads)
-    from .ort_runner import OrtRunner
+    from ..runtime.ort_runner import OrtRunner
     return OrtRunner(path, threads=cfg.threads, exact_int8=cfg.exact_int8)
 
 
@@ -109,7 +109,7 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     but the plain baseline.
     """
     from ..factory import image_size
-    from .torch_runner import TorchRunner
+    from ..runtime.torch_runner import TorchRunner
     img = image_size(model)
     baseline = copy.deepcopy(model).set_keep_ratio(1.0)
     gmacs_base = executed_gmacs(baseline, img)

@@ -53,6 +53,11 @@ def exclusive_ancestors(graph: TensorGraph, seeds: Iterable[int]) -> Set[int]:
     return path
 
 
+def topk_positions(model) -> List[int]:
+    """Positions of the ONNX graph's TopK nodes in graph (topological) order: one per idle block."""
+    return [i for i, n in enumerate(model.graph.node) if n.op_type == "TopK"]
+
+
 def onnx_tensor_graph(model) -> TensorGraph:
     return TensorGraph(inputs=[[t for t in n.input if t] for n in model.graph.node],
                        outputs=[[t for t in n.output if t] for n in model.graph.node],
@@ -75,7 +80,7 @@ def onnx_selection_nodes(model) -> List[str]:
     """Names of the ONNX nodes on the selection path of every idle block (empty for r = 1)."""
     ensure_node_names(model)
     nodes = model.graph.node
-    seeds = [i for i, n in enumerate(nodes) if n.op_type == "TopK"]
+    seeds = topk_positions(model)
     if not seeds:
         return []
     return [nodes[i].name for i in sorted(exclusive_ancestors(onnx_tensor_graph(model), seeds))]

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import onnx
 
 from ..errors import UserError
+from .io import load_onnx
 
 # metadata_props key that marks a file as an idlevit export; the others are the ExportMetadata fields
 MARKER = "idlevit_version"
@@ -76,18 +77,22 @@ def _is_text(key: str) -> bool:
     return ExportMetadata.__dataclass_fields__[key].type in ("str", "Optional[str]", str)
 
 
-def write_metadata(model: onnx.ModelProto, meta: ExportMetadata) -> onnx.ModelProto:
-    """Replace the model's metadata_props with `meta` (other keys are kept)."""
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update(meta.to_props())
+def props_of(model: onnx.ModelProto) -> Dict[str, str]:
+    """The model's metadata_props as a dict."""
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def write_props(model: onnx.ModelProto, props: Mapping[str, object]) -> onnx.ModelProto:
+    """Replace the model's metadata_props with `props` (values as strings, keys sorted)."""
     del model.metadata_props[:]
     for key in sorted(props):
-        model.metadata_props.add(key=key, value=props[key])
+        model.metadata_props.add(key=key, value=str(props[key]))
     return model
 
 
-def props_of(model: onnx.ModelProto) -> Dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}
+def write_metadata(model: onnx.ModelProto, meta: ExportMetadata) -> onnx.ModelProto:
+    """Replace the model's idlevit metadata with `meta` (other keys are kept)."""
+    return write_props(model, {**props_of(model), **meta.to_props()})
 
 
 def read_metadata(source: Union[str, onnx.ModelProto]) -> ExportMetadata:
@@ -97,13 +102,26 @@ def read_metadata(source: Union[str, onnx.ModelProto]) -> ExportMetadata:
     return ExportMetadata.from_props(props_of(model), where)
 
 
-def load_onnx(path: str, load_external_data: bool = True) -> onnx.ModelProto:
-    """onnx.load with one-line errors for a missing or unreadable file."""
-    import os
-    if not os.path.isfile(path):
-        raise UserError(f"ONNX file {path} not found: pass the path of a file written by idle-export")
-    try:
-        return onnx.load(path, load_external_data=load_external_data)
-    except Exception as e:  # protobuf DecodeError, external-data errors
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{path} is not a readable ONNX model ({first[:120]}): re-export it with idle-export") from None
+def metadata_value(meta: Mapping[str, str], *keys: str):
+    """First of `keys` in ONNX metadata_props, JSON-decoded when it is JSON; None when absent.
+
+    The lenient reading, for files that need not come from idle-export (converted or foreign ONNX);
+    `ExportMetadata.from_props` is the strict one.
+    """
+    for key in keys:
+        if key in meta:
+            try:
+                return json.loads(meta[key])
+            except (ValueError, TypeError):
+                return meta[key]
+    return None
+
+
+def metadata_list(meta: Mapping[str, str], *keys: str) -> Optional[list]:
+    """A list-valued metadata entry written as JSON ("[0.7, 0.49]") or comma-separated."""
+    value = metadata_value(meta, *keys)
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, (int, float)):
+        return [value]
+    return [v.strip() for v in str(value).strip("[]()").split(",") if v.strip()]

@@ -47,3 +47,13 @@ def test_sweep_unwritable_folders_are_one_line_and_create_nothing(tmp_path, caps
     assert err == [f"error: cannot create {flag} {folders[flag]} ({tmp_path / 'afile'} is a file): pass a folder you "
                    "can write to"], err
     assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+@pytest.mark.parametrize("flag", ["--keep-ratio", "--keep-ratios"])
+def test_sweep_takes_its_ratios_from_ratios_only(tmp_path, capsys, flag):
+    """The model's own schedule is replaced per ratio, so sweep has no keep-ratio flag to ignore."""
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", flag, "0.5", "-o", str(tmp_path / "s")])
+    assert e.value.code == 2
+    assert f"unrecognized arguments: {flag} 0.5" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -7,7 +7,8 @@ from typing import Optional
 import onnx
 
 from ..errors import UserError
-from ..export.metadata import MARKER, ExportMetadata, props_of
+from ..onnx_file.metadata import MARKER, ExportMetadata, props_of
+from ..onnx_file.selection_path import topk_positions
 
 # Measured on ONNX Runtime CPU (benchmarks/cpu_efficiency.py): the TorchScript exporter's graph of the plain
 # backbone, with our simplifier and fusion-friendly passes, is the fastest plain DeiT-S file we can make.
@@ -30,7 +31,7 @@ class BaselineFile:
 
 def export_baseline(baseline_model, model_name: str, source, path: str) -> BaselineFile:
     """Export the keep-ratio-1.0 model (the plain backbone, same weights) in the fastest form we know."""
-    from ..export import export_model
+    from .export import export_model
     export_model(baseline_model, model_name, source, path, exporter=BASELINE_EXPORTER, check_forward=False)
     return describe_baseline(path)
 
@@ -63,7 +64,7 @@ def check_plain_vit_onnx(path: str, img_size: int, num_classes: int, flag: str =
         problems.append(f"its input is not one (batch, 3, {img_size}, {img_size}) image tensor")
     if len(model.graph.output) < 1 or _static_dims(model.graph.output[0])[1:] != [num_classes]:
         problems.append(f"its first output is not (batch, {num_classes}) logits")
-    if any(n.op_type == "TopK" for n in model.graph.node):
+    if topk_positions(model):
         problems.append("it selects tokens (TopK)")
     if problems:
         raise UserError(f"{flag} {path} is not a plain ViT of this model: {'; '.join(problems)}: pass the plain "

@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .selection_path import topk_positions
+
 SELECTION_PREFIX = "topk_indices."
 
 
@@ -27,7 +29,7 @@ def is_selection_output(name: str) -> bool:
 
 def topk_nodes(model: onnx.ModelProto) -> List[onnx.NodeProto]:
     """TopK nodes in graph (topological) order."""
-    return [n for n in model.graph.node if n.op_type == "TopK"]
+    return [model.graph.node[i] for i in topk_positions(model)]
 
 
 def _batch_dim(model: onnx.ModelProto):

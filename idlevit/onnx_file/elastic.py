@@ -14,11 +14,12 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from ..models.elastic import ELASTIC_STAGES, KEEP_INPUT_PREFIX, keep_input_name, stage_keep_tokens
+from ..models.elastic import KEEP_INPUT_PREFIX, keep_input_name
+from ..models.schedule import IDLE_STAGES, KeepSchedule
 from .metadata import ExportMetadata
 
 KEEP_INPUT_DTYPE = np.float32            # contents never read; float32 is an I/O type every backend takes
-KEEP_INPUT_NAMES = tuple(keep_input_name(s) for s in ELASTIC_STAGES)
+KEEP_INPUT_NAMES = tuple(keep_input_name(s) for s in IDLE_STAGES)
 _KEEP_INPUT = re.compile(re.escape(KEEP_INPUT_PREFIX) + r"(\d+)$")
 
 
@@ -46,7 +47,7 @@ class ElasticKeep:
 
     @classmethod
     def full(cls, num_image_tokens: int, default_ratio: float) -> "ElasticKeep":
-        return cls(num_image_tokens, default_ratio, ((1, num_image_tokens),) * len(ELASTIC_STAGES))
+        return cls(num_image_tokens, default_ratio, ((1, num_image_tokens),) * len(IDLE_STAGES))
 
     @classmethod
     def from_metadata(cls, meta: ExportMetadata, where: str = "the model") -> "ElasticKeep":
@@ -54,7 +55,7 @@ class ElasticKeep:
             raise UserError(f"{where} has keep_tokens inputs but no elastic metadata: re-export it with "
                             "idle-export --elastic")
         low, high = meta.keep_token_range
-        return cls(int(high), float(meta.keep_ratio), ((int(low), int(high)),) * len(ELASTIC_STAGES))
+        return cls(int(high), float(meta.keep_ratio), ((int(low), int(high)),) * len(IDLE_STAGES))
 
     def narrowed(self, ranges: Mapping[str, Tuple[int, int]]) -> "ElasticKeep":
         """The same spec with per-input K bounds (e.g. a TensorRT profile's min/max lengths)."""
@@ -78,7 +79,7 @@ class ElasticKeep:
         else:
             ratio = self.default_ratio if keep_ratio is None else keep_ratio
             try:
-                ks = tuple(stage_keep_tokens(self.num_image_tokens, ratio))
+                ks = tuple(KeepSchedule(ratio).stage_tokens(self.num_image_tokens))
             except (TypeError, ValueError) as e:
                 raise UserError(str(e)) from None
             what = f"keep ratio {ratio:g} gives K"
@@ -97,7 +98,7 @@ class ElasticKeep:
         """Smallest ratio on a `step` grid whose K all fit the ranges (None when none does)."""
         fits = [r / 100 for r in range(100, 0, -max(1, round(step * 100)))
                 if all(lo <= k <= hi for k, (lo, hi) in
-                       zip(stage_keep_tokens(self.num_image_tokens, r / 100), self.ranges))]
+                       zip(KeepSchedule(r / 100).stage_tokens(self.num_image_tokens), self.ranges))]
         return min(fits) if fits else None
 
     def feed(self, keep_ratio: Optional[float] = None,

@@ -3,7 +3,8 @@ import pytest
 from onnx import helper
 
 from idlevit.errors import UserError
-from idlevit.export.metadata import ExportMetadata, load_onnx, props_of, read_metadata, write_metadata
+from idlevit.onnx_file.io import load_onnx
+from idlevit.onnx_file.metadata import ExportMetadata, props_of, read_metadata, write_metadata
 
 
 def _meta(**kw):

@@ -10,10 +10,11 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from ..factory import image_size
-from .bench import BenchResult, bench_against_baseline, executed_gmacs
-from .inputs import BUNDLED_PHOTOS, batched, eval_transform, load_images, photos_array, random_inputs
-from .parity import ParityReport, compare_runners, thresholds_for
-from .reference import baseline_of
+from ..images import eval_transform, load_images
+from ..runtime.bench import BenchResult, bench_against_baseline, executed_gmacs
+from ..runtime.inputs import BUNDLED_PHOTOS, batched, photos_array, random_inputs
+from ..runtime.parity import ParityReport, compare_runners, thresholds_for
+from ..runtime.reference import baseline_of
 
 
 @dataclass
@@ -47,9 +48,9 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
     Raises ExportCheckError when the export's own checks fail (checker, TensorRT rules, forward).
     With `elastic` the file takes K per call; parity and bench run it at its default, `model`'s ratio.
     """
-    from ..export import export_model
-    from .runner import make_runner
-    from .torch_runner import TorchRunner
+    from .export import export_model
+    from ..runtime.runner import make_runner
+    from ..runtime.torch_runner import TorchRunner
 
     seconds = {}
     img = image_size(model)

@@ -4,8 +4,8 @@ import onnx
 import pytest
 import torch
 
-from idlevit.export import add_selection_outputs
-from idlevit.export.selection_outputs import selection_from_torch
+from idlevit.onnx_file.selection_outputs import add_selection_outputs
+from idlevit.onnx_file.selection_outputs import selection_from_torch
 from idlevit.factory import create_idlevit
 from idlevit.runtime.ort_runner import OrtRunner
 from tests.onnx_cache import TEST_VIT_05, export_config

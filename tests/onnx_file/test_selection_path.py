@@ -1,7 +1,7 @@
 import onnx
 from onnx import TensorProto, helper
 
-from idlevit.engines.selection_path import (TensorGraph, ensure_node_names, exclusive_ancestors,
+from idlevit.onnx_file.selection_path import (TensorGraph, ensure_node_names, exclusive_ancestors,
                                             onnx_selection_nodes, onnx_tensor_graph)
 
 
