@@ -7,6 +7,7 @@ CLI's `--help` free of torch, timm and onnx (Polygraphy's `mod.lazy_import` play
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Callable, Dict, List, Mapping, Tuple
 
 
@@ -22,6 +23,6 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Tuple[Callable[[st
         return module if not table[name] else getattr(module, name)
 
     def __dir__() -> List[str]:
-        return sorted(table)
+        return sorted(set(table) | set(vars(sys.modules[package])))
 
     return __getattr__, __dir__
