@@ -29,6 +29,14 @@ def test_sweep_writes_json_csv_and_plot(tmp_path, capsys):
                                                                 "test_vit_r0.5.onnx", "test_vit_r1.onnx"]
     assert data["baseline_file"]["exporter"] == "torchscript"
     assert "ort speed-ups are against the baseline" in capsys.readouterr().out
+    # --json: sweep.json's content on stdout instead of the table (the exports above are reused)
+    again = tmp_path / "again"
+    assert main(["sweep", "--model", "test_vit", "--img-size", "64", "--ratios", "0.5", "--backends", "ort",
+                 "-b", "2", "--warmup", "0", "--iters", "1", "--rounds", "1", "--threads", "1",
+                 "--parity-samples", "0", "-o", str(again), "--onnx-dir", str(out / "onnx"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((again / "sweep.json").read_text())
+    assert [(r["backend"], r["keep_ratio"]) for r in printed["records"]] == [("ort", 1.0), ("ort", 0.5)]
 
 
 def test_sweep_bad_ratio(tmp_path, capsys):
