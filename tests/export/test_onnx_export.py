@@ -43,6 +43,9 @@ def test_deit_s_graph_has_nine_sorted_topk_and_no_scatternd(deit_s):
     for node in model.graph.node:
         if node.op_type == "ScatterElements":
             assert _attrs(node).get("reduction", b"none") in (b"none", "none")
+    # every attention's k^T is one Transpose (the dynamo exporter's Reshape -> Transpose -> Reshape rewritten)
+    perms = [_attrs(n)["perm"] for n in model.graph.node if n.op_type == "Transpose"]
+    assert perms.count([0, 1, 3, 2]) == 12
     report = check_tensorrt_compat(model, expected_topk=9)
     assert report.ok, report.summary()
     assert report.dynamic_dims == ["batch"]      # symbolic inference: every other dim is static

@@ -1,8 +1,13 @@
+import functools
+import warnings
+
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from idlevit.export.ort_fusable import make_ort_fusable
+from idlevit.export.simplify import DEFAULT_SIMPLIFIER, simplify_onnx
 
 
 def _dynamo_gelu_graph() -> onnx.ModelProto:
@@ -40,3 +45,56 @@ def test_dynamo_gelu_becomes_an_ort_gelu_and_stays_standard_onnx(tmp_path):
     assert "Erf" in before_ops and "Gelu" not in before_ops
     assert "Gelu" in after_ops and "Erf" not in after_ops
     np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+class _Attention(torch.nn.Module):
+    def forward(self, q, k, v):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _dynamo_attention_graph() -> onnx.ModelProto:
+    return onnx.load_from_string(_dynamo_attention_bytes())
+
+
+@functools.lru_cache(maxsize=1)
+def _dynamo_attention_bytes() -> bytes:
+    """SDPA as the dynamo exporter writes it and our simplifier leaves it (as in `export_onnx`): k^T as
+    Reshape -> Transpose -> Reshape."""
+    qkv = tuple(torch.randn(2, 3, 5, 4) for _ in range(3))
+    batch = torch.export.Dim("batch", min=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_Attention(), qkv, dynamo=True, input_names=["q", "k", "v"],
+                                    dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), opset_version=18)
+    return simplify_onnx(program.model_proto, DEFAULT_SIMPLIFIER)[0].SerializeToString()
+
+
+def _perms(model: onnx.ModelProto):
+    return [list(onnx.helper.get_attribute_value(a)) for n in model.graph.node if n.op_type == "Transpose"
+            for a in n.attribute if a.name == "perm"]
+
+
+def test_reshaped_key_transpose_becomes_one_transpose_with_the_same_output(tmp_path):
+    import onnxruntime as ort
+    model = _dynamo_attention_graph()
+    assert _perms(model) == [[0, 2, 1]]                # the flattened 3-D transpose between two Reshapes
+    rewritten = make_ort_fusable(model)
+    onnx.checker.check_model(rewritten, full_check=True)
+    assert _perms(rewritten) == [[0, 1, 3, 2]]
+    assert {n.op_type for n in rewritten.graph.node}.isdisjoint({"Shape", "Concat"})
+    feeds = {name: np.random.default_rng(i).standard_normal((3, 3, 5, 4)).astype(np.float32)
+             for i, name in enumerate("qkv")}
+    outs = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            for m in (model, rewritten)]
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_a_reshape_that_is_not_a_transpose_is_left_alone():
+    """Reshape back to the *unswapped* dims reorders elements differently from a Transpose: no rewrite."""
+    model = _dynamo_attention_graph()
+    last_reshape = [n for n in model.graph.node if n.op_type == "Reshape"][-1]
+    shape = next(i for i in model.graph.initializer if i.name == last_reshape.input[1])
+    dims = numpy_helper.to_array(shape).copy()
+    dims[-2:] = dims[-2:][::-1]
+    shape.CopyFrom(numpy_helper.from_array(dims, shape.name))
+    assert _perms(make_ort_fusable(model)) == [[0, 2, 1]]
