@@ -14,9 +14,9 @@ import idlevit
 
 ROOT = os.path.dirname(idlevit.__file__)
 
-# lowest first; "idlevit" is the package itself (its __init__: version, model registration)
+# lowest first; "idlevit" is the package itself (its __init__: version, names loaded on first use)
 LAYERS = (
-    ("errors",),
+    ("errors", "lazy"),
     ("fileio", "limits", "optional_deps", "images"),
     ("checkpoint",),
     ("models",),
