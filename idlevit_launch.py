@@ -1,9 +1,10 @@
 """Console-script entry points of the idle-* tools.
 
-They live outside the `idlevit` package on purpose: importing anything inside it imports torch
-and timm first (seconds of start-up), and a Ctrl-C during that import should end like a Ctrl-C
-later on, with one line and exit status 130, not a traceback. Each function imports its CLI
-module and hands over to that module's `main`, which handles everything after start-up.
+They live outside the `idlevit` package on purpose: a Ctrl-C while a CLI module imports should end
+like a Ctrl-C later on, with one line and exit status 130, not a traceback. The CLI modules are cheap
+to import (`--help` loads neither torch nor onnx); each `main` imports the heavy modules after parsing
+its flags, inside `run_cli`, which answers a Ctrl-C there the same way. Each function here imports its
+CLI module and hands over to that module's `main`.
 """
 from __future__ import annotations
 

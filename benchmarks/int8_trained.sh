@@ -22,7 +22,7 @@ python3 "$HERE/write_synthetic.py" synth_val -n 512 --seed 101
 
 idle-export --ckpt train/model.pth --num-classes 10 --keep-ratio 0.7 -o deit_s_r07.onnx
 idle-fp16 --onnx deit_s_r07.onnx -o deit_s_r07.fp16.onnx
-idle-calibrate --onnx deit_s_r07.onnx --images synth_calib -n 256 -o calib.npz --qdq deit_s_r07.qdq.onnx
+idle-calibrate --onnx deit_s_r07.onnx --images synth_calib --num-images 256 -o calib.npz --qdq-output deit_s_r07.qdq.onnx
 for f in deit_s_r07.fp16.onnx deit_s_r07.qdq.onnx; do
   idle-runtime parity --onnx "$f" --ckpt train/model.pth --images synth_val -n 0 | tee "${f%.onnx}.parity.txt" || true
 done

@@ -18,7 +18,7 @@ idle-export --keep-ratio 0.7 --seed 0 -o deit_s_r07.onnx
 idle-runtime parity --onnx deit_s_r07.onnx --images photos -n 64 --json > parity_fp32.json || true
 idle-fp16 --onnx deit_s_r07.onnx -o deit_s_r07.fp16.onnx
 idle-runtime parity --onnx deit_s_r07.fp16.onnx --images photos -n 64 --json > parity_fp16.json || true
-idle-calibrate --onnx deit_s_r07.onnx --images calib_photos -n 144 -o calib.npz --qdq deit_s_r07.qdq.onnx
+idle-calibrate --onnx deit_s_r07.onnx --images calib_photos --num-images 144 -o calib.npz --qdq-output deit_s_r07.qdq.onnx
 idle-runtime parity --onnx deit_s_r07.qdq.onnx --images photos -n 64 --json > parity_int8.json || true
 if [ "${SKIP_INT8_TRAINED:-0}" != 1 ]; then
   log "FP16 and INT8 parity on a checkpoint trained on the synthetic task (about 30 minutes)"
@@ -29,10 +29,10 @@ log "what a user gets on this CPU: DeiT-S fp32 vs IdleViT r=0.7 fp32 / INT8 / Op
 [ -f deit_s_r10.onnx ] || idle-export --keep-ratio 1.0 --seed 0 -o deit_s_r10.onnx
 OV=(); python3 -c "import openvino" 2>/dev/null && OV=(--openvino f32) || log "openvino not installed (pip install 'idlevit[openvino]'): OpenVINO rows skipped"
 idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --qdq deit_s_r07.qdq.onnx --int8-kernels both \
-  "${OV[@]}" -b 1 16 --iters 10 --warmup 1 --threads 1 --images photos -n 0 --json lineup.json | tee lineup.txt
+  "${OV[@]}" -b 1 16 --iters 10 --warmup 1 --threads 1 --images photos -n 0 --json-output lineup.json | tee lineup.txt
 if [ ${#OV[@]} -gt 0 ]; then  # bf16 separately: without AVX-512 BF16/AMX a call takes tens of seconds
   idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --openvino bf16 -b 1 --iters 2 \
-    --warmup 0 --threads 1 -n 0 --json lineup_bf16.json | tee lineup_bf16.txt
+    --warmup 0 --threads 1 -n 0 --json-output lineup_bf16.json | tee lineup_bf16.txt
 fi
 
 log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and ORT CPU, batch 32 and batch 1"
@@ -47,12 +47,12 @@ idle-runtime sweep --backends torch ort -b 8 --iters 8 --rounds 2 --threads 1 -o
 
 if [ "${GPU:-0}" = 1 ]; then
   log "PyTorch CUDA fp16, DeiT-S batch 128, eager and torch.compile"
-  idle-runtime sweep --backends torch --device cuda --fp16 -b 128 --iters 50 --rounds 5 -o sweep_cuda
-  idle-runtime sweep --backends torch --device cuda --fp16 --compile -b 128 --iters 50 --rounds 5 -o sweep_cuda_compile
+  idle-runtime sweep --backends torch --device cuda --autocast fp16 -b 128 --iters 50 --rounds 5 -o sweep_cuda
+  idle-runtime sweep --backends torch --device cuda --autocast fp16 --compile -b 128 --iters 50 --rounds 5 -o sweep_cuda_compile
 fi
 
 log "token-selection picture on a real photograph: PyTorch vs the fp32, FP16 and INT8 ONNX"
-idle-runtime show --keep-ratio 0.7 --onnx deit_s_r07.onnx deit_s_r07.fp16.onnx deit_s_r07.qdq.onnx -o selection.png
+idle-runtime show --keep-ratio 0.7 --onnx-files deit_s_r07.onnx deit_s_r07.fp16.onnx deit_s_r07.qdq.onnx -o selection.png
 
 if [ "${SKIP_REPLICATION:-0}" != 1 ]; then
   log "replication on the synthetic task (3 seeds, CPU)"

@@ -16,9 +16,8 @@ from .checkpoint import load_checkpoint
 from .errors import UserError
 from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
 from .models import backbone_name, registered_name
+from .models.names import DEFAULT_MODEL  # noqa: F401  (re-exported: the CLIs and runtime read it here)
 from .models.schedule import DEFAULT_KEEP_RATIO, KeepSchedule
-
-DEFAULT_MODEL = "idlevit_deit_small_patch16_224"
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-import idlevit  # noqa: F401  (registers models)
+import idlevit.models.idlevit  # noqa: F401  (registers the idlevit_* models with timm)
 from idlevit.models import make_idle
 
 # pytest runs one worker per core (-n 2): one intra-op thread each, or the threads spin on a busy CPU

@@ -1,4 +1,5 @@
-"""Every submodule imports and every idle-* CLI answers --help without TensorRT/ORT/ModelOpt."""
+"""Every submodule imports and every idle-* CLI answers --help without TensorRT/ORT/ModelOpt, and --help
+loads neither torch, timm nor onnx (start-up is instant)."""
 import pkgutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import idlevit
 
 # torch's CUDA build imports the `cuda` namespace itself, so it is not listed here
 HEAVY = ("tensorrt", "modelopt", "pycuda", "onnxruntime")
+# what --help must not load: seconds of start-up each
+START_UP_HEAVY = ("torch", "timm", "torchvision", "onnx", "onnxruntime", "onnxscript", "tensorrt", "openvino")
 
 
 def _modules():
@@ -54,3 +57,27 @@ def test_help(script, argv):
     assert out.stdout.startswith("usage:")
     if len(argv) > 1 or script not in _verbs():  # option help strings end with their default
         assert "(default:" in out.stdout
+
+
+@pytest.mark.parametrize("script,argv", _help_calls())
+def test_help_loads_no_heavy_module(script, argv):
+    ep = next(e for e in entry_points(group="console_scripts") if e.name == script)
+    module, func = ep.value.split(":")
+    code = (f"import sys\nfrom {module} import {func} as main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {START_UP_HEAVY!r} if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", f"{script} {' '.join(argv)} imported {out.stdout.splitlines()[-1]}"
+
+
+def test_import_idlevit_loads_no_heavy_module():
+    code = f"import sys, idlevit, idlevit.cli.common\nprint([m for m in {START_UP_HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_make_idle_registers_the_models_with_timm():
+    code = "import idlevit, timm\nidlevit.make_idle\nprint(timm.is_model('idlevit_deit_small_patch16_224'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

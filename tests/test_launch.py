@@ -1,4 +1,4 @@
-"""Console-script launchers: Ctrl-C while the CLI module (torch, timm) is still importing is one line, exit 130."""
+"""Console-script launchers: Ctrl-C while torch, timm or onnx is still importing is one line, exit 130."""
 import os
 import signal
 import subprocess
@@ -7,23 +7,28 @@ import time
 
 import pytest
 
-# a meta-path hook that raises KeyboardInterrupt when torch is imported: Ctrl-C at a fixed point of start-up
+# a meta-path hook that raises KeyboardInterrupt when torch or onnx is imported (after the flags are parsed:
+# --help imports neither): Ctrl-C at a fixed point of start-up
 INTERRUPT_AT_TORCH = (
     "import sys\n"
     "class Interrupt:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name == 'torch':\n"
+    "        if name in ('torch', 'onnx'):\n"
     "            raise KeyboardInterrupt\n"
     "sys.meta_path.insert(0, Interrupt())\n"
     "import idlevit_launch\n"
-    "sys.exit(idlevit_launch.{tool}(['--help']))\n")
+    "sys.exit(idlevit_launch.{tool}({argv!r}))\n")
 
 
-@pytest.mark.parametrize("tool", ["export", "runtime", "train", "calibrate"])
-def test_ctrl_c_during_imports_is_one_line(tool):
-    out = subprocess.run([sys.executable, "-c", INTERRUPT_AT_TORCH.format(tool=tool)], capture_output=True,
-                         text=True, timeout=120)
+@pytest.mark.parametrize("tool,argv", [("export", ["--model", "test_vit", "-o", "never.onnx"]),
+                                       ("runtime", ["macs", "--model", "test_vit"]),
+                                       ("train", ["--synthetic", "-o", "never"]),
+                                       ("calibrate", ["--onnx", "never.onnx", "--images", "never"])])
+def test_ctrl_c_during_imports_is_one_line(tool, argv, tmp_path):
+    out = subprocess.run([sys.executable, "-c", INTERRUPT_AT_TORCH.format(tool=tool, argv=argv)], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 130 and out.stderr == "error: interrupted\n", out.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_real_sigint_soon_after_start(tmp_path):

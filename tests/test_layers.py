@@ -1,8 +1,8 @@
-"""Imports point one way: every idlevit module's imports (inside functions too) stay within its layer or go down.
+"""Imports point one way: every idlevit module's imports (inside functions too) stay within its package or go down.
 
 The layer order is docs/design.md §5 written as data. A module may import its own package and any package
 of a lower layer; packages that share a layer are siblings and import nothing of each other. Lazy imports
-count: they hide a cycle from `import`, not from the design.
+count: they hide a cycle from `import`, not from the design. `python -m tests.test_layers` prints the graph.
 """
 import ast
 import os
@@ -14,9 +14,9 @@ import idlevit
 
 ROOT = os.path.dirname(idlevit.__file__)
 
-# lowest first; "idlevit" is the package itself (its __init__: version, model registration)
+# lowest first; "idlevit" is the package itself (its __init__: version, names loaded on first use)
 LAYERS = (
-    ("errors",),
+    ("errors", "lazy"),
     ("fileio", "limits", "optional_deps", "images"),
     ("checkpoint",),
     ("models",),
@@ -127,3 +127,11 @@ def test_the_walk_sees_relative_lazy_and_absolute_imports(tmp_path, source, expe
     path = tmp_path / "m.py"
     path.write_text(source)
     assert [t for _, t in _imports("idlevit.export.m", str(path))] == [expect]
+
+
+if __name__ == "__main__":   # python -m tests.test_layers: the package graph, one line per importing unit
+    graph = defaultdict(set)
+    for src, dst in edges():
+        graph[src].add(dst)
+    for unit in sorted(graph, key=lambda u: (-RANK.get(u, 99), u)):
+        print(unit, "->", ", ".join(sorted(graph[unit], key=lambda u: (-RANK.get(u, 99), u))))

@@ -23,30 +23,9 @@ from ..onnx_file.io import load_onnx, save_onnx
 from ..onnx_file.metadata import props_of, write_props
 from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from .dataset import read_calib_npz
+from .options import BACKEND_METHODS, BACKENDS, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-METHODS = ("minmax", "entropy", "percentile")
-# what each quantizer can do: ORT's quantize_static cannot set the entropy histogram size
-# (128 bins, which makes it pick the min/max range), ModelOpt has no percentile calibration
-BACKEND_METHODS = {"onnxruntime": ("percentile", "minmax"), "modelopt": ("entropy", "minmax")}
-BACKENDS = ("auto", "modelopt", "onnxruntime")
-EXCLUDE_OPS = ("Softmax",)
-# GEMM-like ops carry the INT8 speedup on TensorRT; everything else stays in float
-QUANTIZE_OPS = ("MatMul", "Gemm", "Conv")
-
-
-@dataclass
-class QuantizeOptions:
-    method: Optional[str] = None         # None: the backend's first BACKEND_METHODS entry
-    percentile: float = 99.99
-    per_channel: bool = True
-    batch_size: int = 8
-    backend: str = "auto"
-    exclude_ops: Sequence[str] = EXCLUDE_OPS
-    quantize_ops: Sequence[str] = QUANTIZE_OPS
-    exclude_nodes: Sequence[str] = ()     # extra node names kept in float
-
 
 @dataclass
 class QuantizeResult:
@@ -203,7 +182,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     if backend == "auto":
         backend = "modelopt" if modelopt_available() else "onnxruntime"
     if backend == "modelopt" and not modelopt_available():
-        raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --backend onnxruntime")
+        raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --quantizer ort")
     supported = BACKEND_METHODS[backend]
     if options.method is None:
         options = replace(options, method=supported[0])
@@ -222,7 +201,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     keep = _elastic_default_feed(info)
     if keep and backend == "modelopt":
         raise UserError(f"{onnx_path} is elastic and ModelOpt calibrates on image inputs only: "
-                        "pass --backend onnxruntime")
+                        "pass --quantizer ort")
 
     with atomic_output(out_path, suffix=".onnx") as tmp_out:
         # quantizers want file paths: hand them a copy with every node named, beside the output

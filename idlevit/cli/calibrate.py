@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from .common import ArgumentParser, check_input_files, check_output_path, print_table, run_cli
+from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, check_input_files, check_output_path,
+                     print_table, run_cli, write_json)
 
 
 def build_parser() -> ArgumentParser:
-    from ..calibration.quantize import BACKENDS, METHODS, QuantizeOptions
+    from ..calibration.options import BACKENDS, METHODS, QUANTIZERS, QuantizeOptions
     d = QuantizeOptions()
     p = ArgumentParser(prog="idle-calibrate",
                        description="Build an INT8 calibration set (calib.npz) from an image folder with the "
@@ -18,27 +19,33 @@ def build_parser() -> ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", default=None, help="folder of calibration images, searched recursively (default: none)")
     src.add_argument("--calib", default=None, help="reuse an existing calib.npz instead of --images (default: none)")
-    p.add_argument("-n", "--num-images", type=int, default=512, help="images to use (default: 512)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the image shuffle (default: 0)")
+    p.add_argument("--num-images", type=int, default=512, help="images to use (default: 512)")
+    add_deprecated_alias(p, "-n", "--num-images", dest="num_images", type=int)
+    p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the image shuffle (default: 0)")
+    add_deprecated_alias(p, "--seed", "--shuffle-seed", dest="shuffle_seed", type=int)
     p.add_argument("-o", "--output", default=None, help="calib.npz to write with --images (default: calib.npz)")
-    p.add_argument("--qdq", default=None, help="also write the INT8 Q/DQ ONNX here (default: none)")
+    p.add_argument("--qdq-output", default=None, help="also write the INT8 Q/DQ ONNX here (default: none)")
+    add_deprecated_alias(p, "--qdq", "--qdq-output", dest="qdq_output")
     p.add_argument("--method", choices=METHODS, default=None,
                    help="activation range calibration; ONNX Runtime: percentile|minmax, ModelOpt: entropy|minmax "
                    "(default: percentile with ONNX Runtime, entropy with ModelOpt)")
     p.add_argument("--percentile", type=float, default=d.percentile,
                    help=f"percentile for --method percentile (default: {d.percentile})")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales (default: off)")
-    p.add_argument("--backend", choices=BACKENDS, default=d.backend,
-                   help=f"quantizer: ModelOpt when installed, else ONNX Runtime (default: {d.backend})")
+    p.add_argument("--quantizer", choices=QUANTIZERS, default=d.backend,
+                   help=f"ModelOpt when installed, else ONNX Runtime (ort) (default: {d.backend})")
+    add_deprecated_alias(p, "--backend", "--quantizer", dest="quantizer", choices=BACKENDS)
     p.add_argument("-b", "--batch-size", type=int, default=d.batch_size,
                    help=f"calibration batch size (default: {d.batch_size})")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
+    add_json_flag(p, "what was written")
     return p
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ..calibration.dataset import build_calibration_set, read_calib_npz
+    from ..calibration.options import QUANTIZERS
     from ..calibration.quantize import QuantizeOptions, check_fp32_source, quantize_int8
     from ..limits import check_batch_size
     from ..onnx_file.info import read_onnx_info
@@ -46,32 +53,40 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         args.output = "calib.npz"
     if args.calib is not None and args.output is not None:
         raise UserError("-o writes a new calib.npz from --images; with --calib there is nothing to write: drop -o")
-    if args.calib is not None and args.qdq is None:
-        raise UserError("--calib without --qdq does nothing: pass --qdq model.qdq.onnx")
-    for path in filter(None, (args.output, args.qdq)):
+    if args.calib is not None and args.qdq_output is None:
+        raise UserError("--calib without --qdq-output does nothing: pass --qdq-output model.qdq.onnx")
+    for path in filter(None, (args.output, args.qdq_output)):
         check_output_path(path)
     check_batch_size(args.batch_size)
     check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)
-    if args.qdq:
+    if args.qdq_output:
         check_fp32_source(args.onnx, info.precision)   # before calib.npz is written
-    rows = []
     if args.images is not None:
-        images = build_calibration_set(args.images, info, args.output, args.num_images, args.seed,
+        images = build_calibration_set(args.images, info, args.output, args.num_images, args.shuffle_seed,
                                        progress=not args.no_progress)
         calib = args.output
-        rows += [["calibration set", calib], ["images", f"{len(images)} x {list(images.shape[1:])}"]]
+        rows = [["calibration set", calib], ["images", f"{len(images)} x {list(images.shape[1:])}"]]
     else:
         calib = args.calib
-        rows += [["calibration set", calib], ["images", len(read_calib_npz(calib, info.input_name))]]
-    if args.qdq:
+        images = read_calib_npz(calib, info.input_name)
+        rows = [["calibration set", calib], ["images", len(images)]]
+    report = {"calibration_set": calib, "images": len(images), "image_shape": list(images.shape[1:])}
+    if args.qdq_output:
         options = QuantizeOptions(method=args.method, percentile=args.percentile, per_channel=not args.per_tensor,
-                                  batch_size=args.batch_size, backend=args.backend)
-        result = quantize_int8(args.onnx, calib, args.qdq, options)
+                                  batch_size=args.batch_size,
+                                  backend=QUANTIZERS.get(args.quantizer, args.quantizer))
+        result = quantize_int8(args.onnx, calib, args.qdq_output, options)
         rows += [["Q/DQ ONNX", result.path], ["quantizer", f"{result.backend} ({result.options.method} calibration)"],
                  ["Q/DQ nodes", result.num_qdq],
                  ["kept in float", f"{len(result.excluded_nodes)} nodes ({len(result.selection_nodes)} on the "
                                    "selection path, plus Softmax)"]]
+        report.update(qdq_onnx=result.path, quantizer=result.backend, method=result.options.method,
+                      qdq_nodes=result.num_qdq, kept_in_float=len(result.excluded_nodes),
+                      selection_nodes=len(result.selection_nodes))
+    if args.json:
+        write_json(report)
+        return 0
     print_table(rows, ["item", "value"])
     return 0
 

@@ -1,4 +1,7 @@
-"""Shared CLI plumbing: one-line errors with exit 2, model flags, atomic output, JSON."""
+"""Shared CLI plumbing: one-line errors with exit 2, model flags, deprecated flag names, atomic output, JSON.
+
+Nothing here (nor in any CLI module's top level) imports torch, timm or onnx: `--help` must be instant.
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +14,7 @@ from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
 from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
-from ..factory import DEFAULT_MODEL
+from ..models.names import DEFAULT_MODEL
 from ..models.schedule import DEFAULT_KEEP_RATIO
 
 EXIT_BAD_INPUT = 2
@@ -31,6 +34,50 @@ def keep_ratio_arg(text: str) -> float:
         return check_keep_ratio(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old flag name kept for one release: stores into the new flag's dest and warns on stderr in one line."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is deprecated and goes in the next release: use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def add_deprecated_alias(parser, old: str, new: str, dest: str, flag: bool = False, **kwargs) -> None:
+    """Accept `old` (hidden from --help) as `new`: same dest, same values; `flag` for an on/off option."""
+    if flag:
+        kwargs.update(nargs=0, const=kwargs.pop("const", True))
+    parser.add_argument(old, action=DeprecatedAlias, new=new, dest=dest, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, **kwargs)
+
+
+class _JsonFlag(argparse.Action):
+    """--json; `--json PATH`, the old spelling of --json-output PATH, still works with a warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None:
+            namespace.json = True
+            return
+        print(f"warning: --json PATH is deprecated and goes in the next release: use --json-output {values}",
+              file=sys.stderr)
+        namespace.json_output = values
+
+
+def add_json_flag(parser, what: str = "the result", output_file: bool = False) -> None:
+    """--json: one JSON object on stdout instead of the human text; `output_file` adds --json-output PATH (the
+    human text, and the JSON written to PATH too), whose old spelling was --json PATH."""
+    help = f"print {what} as one JSON object instead of the table (default: off)"
+    if not output_file:
+        parser.add_argument("--json", action="store_true", help=help)
+        return
+    parser.add_argument("--json", nargs="?", action=_JsonFlag, default=False, help=help)
+    parser.add_argument("--json-output", default=None, metavar="PATH",
+                        help=f"also write {what} as JSON here (default: none)")
 
 
 def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] = DEFAULT_KEEP_RATIO,

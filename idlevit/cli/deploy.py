@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, keep_ratio_arg, print_table, run_verbs, write_json
+from .common import ArgumentParser, add_deprecated_alias, add_json_flag, keep_ratio_arg, print_table, run_verbs, write_json
 
 
 def add_triton_parser(sub) -> None:
@@ -12,9 +12,10 @@ def add_triton_parser(sub) -> None:
                        description="Write a standard Triton model repository: an onnxruntime_onnx model per ONNX "
                                    "file, a tensorrt_plan model for --engine, and a python-backend model that runs "
                                    "idlevit's own runner with the keep ratio per request or from the load.")
-    p.add_argument("--onnx", nargs="+", required=True, metavar="FILE",
+    p.add_argument("--onnx-files", nargs="+", default=None, metavar="ONNX",
                    help="ONNX file(s) from idle-export: one file, or one model at several keep ratios, or one "
                         "elastic file (default: required)")
+    add_deprecated_alias(p, "--onnx", "--onnx-files", dest="onnx_files", nargs="+")
     p.add_argument("--engine", default=None, help="TensorRT engine from idle-trt-build (its .json sidecar beside it) "
                                                   "(default: none)")
     p.add_argument("-o", "--output", required=True, help="repository folder to write (default: required)")
@@ -37,19 +38,26 @@ def add_triton_parser(sub) -> None:
     p.add_argument("--min-keep-ratio", type=keep_ratio_arg, default=0.5,
                    help="lowest keep ratio the load may push to (default: 0.5)")
     p.add_argument("--force", action="store_true", help="replace a non-empty -o folder (default: refuse)")
+    add_json_flag(p, "the models written")
     p.set_defaults(run=run_triton)
 
 
 def run_triton(args) -> int:
+    from ..errors import UserError
     from ..serving.repository import DeployOptions, write_repository
+    from ..serving.triton_config import config_kind
     opts = DeployOptions(name=args.name, max_batch=args.max_batch, instances=args.instances,
                          max_queue_delay_us=args.max_queue_delay_us, runner=args.runner, threads=args.threads,
                          keep_ratio=args.keep_ratio, p99_target_ms=args.p99_target_ms,
                          min_keep_ratio=args.min_keep_ratio)
-    configs = write_repository(args.onnx, args.output, engine=args.engine, options=opts, force=args.force)
-    for model, text in configs.items():
-        kind = next(line.split(":", 1)[1].strip().strip('"') for line in text.splitlines()
-                    if line.startswith(("platform:", "backend:")))
+    if not args.onnx_files:
+        raise UserError("no model file given: pass --onnx-files FILE (from idle-export)")
+    configs = write_repository(args.onnx_files, args.output, engine=args.engine, options=opts, force=args.force)
+    kinds = {model: config_kind(text) for model, text in configs.items()}
+    if args.json:
+        write_json({"repository": args.output, "models": kinds})
+        return 0
+    for model, kind in kinds.items():
         print(f"{args.output}/{model}: {kind}")
     print("serve: tritonserver --model-repository " + args.output + "  (python backend: any tritonserver; "
           "onnxruntime/tensorrt_plan: NVIDIA's server containers)")
@@ -75,7 +83,7 @@ def add_loadtest_parser(sub) -> None:
     p.add_argument("-b", "--batch-size", type=int, default=1, help="images per request (default: 1)")
     p.add_argument("--python", default=None, help="the Triton venv's python (default: $IDLEVIT_TRITON_PYTHON)")
     p.add_argument("--plot", default=None, help="write a latency / keep-ratio plot (PNG) (default: none)")
-    p.add_argument("--json", default=None, help="write every request and the summary as JSON (default: none)")
+    add_json_flag(p, "every request and the summary", output_file=True)
     p.set_defaults(run=run_loadtest)
 
 
@@ -84,14 +92,18 @@ def run_loadtest(args) -> int:
     plan = LoadPlan(phases=args.phases, phase_seconds=args.phase_seconds, max_requests=args.max_requests,
                     batch_size=args.batch_size)
     report = run_modes(args.repository, args.model, args.modes, plan, python=args.python)
-    print(report.describe())
-    print_table(report.table_rows(), report.TABLE_HEADERS)
     if args.plot:
         from ..serving.loadtest_plot import plot_loadtest
         plot_loadtest(report, args.plot)
-        print(f"plot: {args.plot}")
+    if args.json_output:
+        write_json(report.to_json(), args.json_output)
     if args.json:
-        write_json(report.to_json(), args.json)
+        write_json(report.to_json())
+        return 0
+    print(report.describe())
+    print_table(report.table_rows(), report.TABLE_HEADERS)
+    if args.plot:
+        print(f"plot: {args.plot}")
     return 0
 
 

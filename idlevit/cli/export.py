@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, add_model_args, check_output_path, model_from_args, run_cli, write_json
+from .common import ArgumentParser, add_json_flag, add_model_args, check_output_path, model_from_args, run_cli, write_json
 
 EXIT_CHECK_FAILED = 1
 
@@ -44,7 +44,7 @@ def build_parser() -> ArgumentParser:
                         "--keep-ratio here is the file's default (default: off)")
     p.add_argument("--selection-outputs", action="store_true",
                    help="also output each idle block's TopK indices as topk_indices.<i> (default: off)")
-    p.add_argument("--json", action="store_true", help="print the export report as JSON (default: off)")
+    add_json_flag(p, "the export report")
     return p
 
 
@@ -55,10 +55,10 @@ def default_output(model: str, keep_ratio: float, keep_ratios=None, elastic: boo
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     from ..export import ExportCheckError
     from ..workflows.export import export_model
     from ..export.onnx_export import check_exportable
-    args = build_parser().parse_args(argv)
     output = args.output or default_output(args.model, args.keep_ratio, args.keep_ratios, args.elastic)
     check_output_path(output)  # before minutes of work
     model, source = model_from_args(args)

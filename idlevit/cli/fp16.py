@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, check_output_path, print_table, run_cli
+from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, check_output_path, print_table, run_cli,
+                     write_json)
 
 
 def build_parser() -> ArgumentParser:
-    from ..engines.fp16 import BACKENDS, KEEP_FP32_OPS
+    from ..engines.fp16_options import BACKENDS, KEEP_FP32_OPS
     p = ArgumentParser(prog="idle-fp16",
                        description="Convert an fp32 ONNX from idle-export to mixed precision: fp16 weights and ops, "
                        "fp32 inputs/outputs, the token-selection path (scores, TopK) and the listed op types kept "
@@ -17,8 +18,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="mixed-precision ONNX to write (default: required)")
     p.add_argument("--keep-fp32", nargs="*", default=list(KEEP_FP32_OPS), metavar="OP",
                    help=f"op types kept in fp32 besides the selection path (default: {' '.join(KEEP_FP32_OPS)})")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="converter: ModelOpt AutoCast when installed, else onnxconverter-common (default: auto)")
+    p.add_argument("--converter", choices=BACKENDS, default="auto",
+                   help="ModelOpt AutoCast when installed, else onnxconverter-common (default: auto)")
+    add_deprecated_alias(p, "--backend", "--converter", dest="converter", choices=BACKENDS)
+    add_json_flag(p, "what was written")
     return p
 
 
@@ -26,7 +29,11 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ..engines.fp16 import write_fp16_onnx
     check_output_path(args.output)
-    result = write_fp16_onnx(args.onnx, args.output, keep_fp32_ops=tuple(args.keep_fp32), backend=args.backend)
+    result = write_fp16_onnx(args.onnx, args.output, keep_fp32_ops=tuple(args.keep_fp32), backend=args.converter)
+    if args.json:
+        write_json({"fp16_onnx": args.output, "converter": result.backend, "kept_fp32": len(result.fp32_nodes),
+                    "selection_nodes": len(result.selection_nodes), "keep_fp32_ops": list(args.keep_fp32)})
+        return 0
     print_table([["FP16 ONNX", args.output], ["converter", result.backend],
                  ["kept fp32", f"{len(result.fp32_nodes)} nodes ({len(result.selection_nodes)} on the selection "
                                f"path, plus {' '.join(args.keep_fp32) or 'nothing else'})"]], ["item", "value"])

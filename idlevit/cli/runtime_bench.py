@@ -5,11 +5,9 @@ import os
 import sys
 import tempfile
 
-from .common import print_table, write_json
+from .common import add_deprecated_alias, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
-
-# --int8-kernels -> OrtRunner(exact_int8=...): None lets the runner decide from the CPU's flags
-EXACT_INT8 = {"auto": None, "exact": True, "default": False}
+from .runner_args import EXACT_INT8
 
 
 def add_parser(sub) -> None:
@@ -37,7 +35,7 @@ def add_parser(sub) -> None:
     add_bench_args(p)
     p.add_argument("--device", default="cpu", help="torch device, cpu or cuda (default: cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the torch models (default: off)")
-    p.add_argument("--fp16", action="store_true", help="fp16 autocast for the torch models, CUDA only (default: off)")
+    add_autocast_arg(p)
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
@@ -47,8 +45,15 @@ def add_parser(sub) -> None:
                    help="ort only: after timing, profile CALLS calls of each model and print time per op type "
                         "(default: 0, off)")
     add_onnx_variant_args(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON (default: off)")
+    add_json_flag(p)
     p.set_defaults(run=run)
+
+
+def add_autocast_arg(p) -> None:
+    """--autocast for the torch models (bench and sweep); --fp16 is the old name."""
+    p.add_argument("--autocast", choices=("off", "fp16"), default="off",
+                   help="torch autocast dtype for the torch models, CUDA only (default: off)")
+    add_deprecated_alias(p, "--fp16", "--autocast fp16", dest="autocast", flag=True, const="fp16")
 
 
 def add_onnx_variant_args(p) -> None:
@@ -108,39 +113,13 @@ def _models(args):
     return model, source, name, None
 
 
-def check_baseline_engine(path: str, model_name: str, source, img_size: int) -> None:
-    """A --baseline-engine must be the same weights at keep ratio 1.0 (its sidecar holds the ONNX metadata)."""
-    from ..engines.sidecar import read_sidecar
-    from ..onnx_file.metadata import ExportMetadata
-    meta = ExportMetadata.from_props(read_sidecar(path).onnx_metadata, f"the sidecar of {path}")
-    check_baseline_onnx(path, model_name, source, img_size, meta, flag="--baseline-engine")
-
-
-def check_baseline_onnx(path: str, model_name: str, source, img_size: int, meta=None,
-                        flag: str = "--baseline-onnx") -> None:
-    """A --baseline-onnx must be the same weights at keep ratio 1.0."""
-    from ..errors import UserError
-    from ..onnx_file.metadata import read_metadata
-    meta = meta or read_metadata(path)
-    problems = []
-    if meta.model_name != model_name:
-        problems.append(f"model {meta.model_name} (want {model_name})")
-    if meta.img_size != img_size:
-        problems.append(f"img size {meta.img_size} (want {img_size})")
-    if any(k is not None for k in meta.keep_tokens):
-        problems.append("idle blocks (want keep ratio 1.0)")
-    if (meta.ckpt_sha256, meta.seed) != (source.ckpt_sha256, source.seed):
-        problems.append("other weights (checkpoint sha256 / seed differ)")
-    if problems:
-        raise UserError(f"{flag} {path} is not the baseline of this model: {'; '.join(problems)}: "
-                        "export it with idle-export --keep-ratio 1.0 and the same --model/--ckpt/--seed")
-
-
 def run(args) -> int:
     from ..errors import UserError
     from ..factory import check_batch_fits, image_size
     from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
     from ..runtime.reference import baseline_of
+    from ..runtime.same_weights import check_baseline_engine, check_baseline_onnx, check_qdq_onnx
+    from .runner_args import file_runner, torch_runner
     if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
         raise UserError("--onnx/--baseline-onnx/--qdq need --backend ort or openvino: drop them or pass --backend ort")
     if args.precision != "fp32" and args.backend != "openvino":
@@ -164,11 +143,9 @@ def run(args) -> int:
     gmacs_idle, gmacs_base = executed_gmacs(model, img), executed_gmacs(baseline, img)
     with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
         if args.backend == "torch":
-            idle_runner, base_runner = _torch_runners(args, model, baseline)
+            idle_runner, base_runner = torch_runner(args, model), torch_runner(args, baseline)
         elif args.backend == "trt":
-            from ..runtime.trt_runner import TrtRunner
-            idle_runner, base_runner = (TrtRunner(args.engine, cuda_graph=args.cuda_graph),
-                                        TrtRunner(args.baseline_engine, cuda_graph=args.cuda_graph))
+            idle_runner, base_runner = file_runner(args, args.engine), file_runner(args, args.baseline_engine)
             idle_runner.set_keep_ratio(elastic_ratio)
         else:
             from ..workflows.baseline_onnx import BASELINE_EXPORTER, resolve_baseline
@@ -180,9 +157,9 @@ def run(args) -> int:
                                          check_same=lambda p: check_baseline_onnx(p, name, source, img))
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
             base_path = base_file.path
-            idle_runner, base_runner = _ort_runners(args, idle_path, base_path)
+            idle_runner, base_runner = file_runner(args, idle_path), file_runner(args, base_path)
             idle_runner.set_keep_ratio(elastic_ratio)
-        extras = {"int8": onnx_runner(args, args.qdq).set_keep_ratio(elastic_ratio)} if args.qdq else None
+        extras = {"int8": file_runner(args, args.qdq).set_keep_ratio(elastic_ratio)} if args.qdq else None
         result = bench_against_baseline(idle_runner, base_runner, img_size=img, gmacs_idle=gmacs_idle,
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
                                         iters=args.iters, rounds=args.rounds, progress=True, extras=extras)
@@ -211,36 +188,6 @@ def _export(model, name, source, path, what, args) -> str:
     print(f"exporting the {what} model to a temporary ONNX file ({args.exporter} exporter)...", file=sys.stderr)
     export_model(model, name, source, path, exporter=args.exporter, check_forward=False)
     return path
-
-
-def _torch_runners(args, model, baseline):
-    from ..runtime.torch_runner import TorchRunner
-    kw = dict(device=args.device, compile=args.compile, fp16=args.fp16, threads=args.threads)
-    return TorchRunner(model, **kw), TorchRunner(baseline, **kw)
-
-
-def _ort_runners(args, idle_path, base_path):
-    return onnx_runner(args, idle_path), onnx_runner(args, base_path)
-
-
-def onnx_runner(args, path):
-    """An ONNX file on --backend ort or openvino, with --int8-kernels / --precision."""
-    exact = EXACT_INT8[args.int8_kernels]
-    if args.backend == "openvino":
-        from ..runtime.openvino_runner import OpenVinoRunner
-        return OpenVinoRunner(path, precision="bf16" if args.precision == "bf16" else "f32", threads=args.threads)
-    from ..runtime.ort_runner import OrtRunner
-    return OrtRunner(path, provider=args.provider, threads=args.threads, exact_int8=exact)
-
-
-def check_qdq_onnx(path: str, onnx_path: str) -> None:
-    """A --qdq file must be quantized from the --onnx file (same schedule and weights in its metadata)."""
-    from ..errors import UserError
-    from ..onnx_file.metadata import read_metadata
-    q, f = read_metadata(path), read_metadata(onnx_path)
-    if (q.model_name, q.keep_tokens, q.seed, q.ckpt_sha256) != (f.model_name, f.keep_tokens, f.seed, f.ckpt_sha256):
-        raise UserError(f"--qdq {path} was not quantized from {onnx_path} (other model, keep ratios or weights): "
-                        f"idle-calibrate --onnx {onnx_path} --images DIR --qdq {path}")
 
 
 def _profile(args, idle_path, base_path, img):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import print_table, write_json
+from .common import add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
 
 INT8_KERNELS = ("auto", "exact", "default", "both")  # both: the exact and the default kernels as two entries
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
                    help="parity photographs (default: the scikit-image photographs bundled with the package)")
     p.add_argument("-n", "--num-random", type=int, default=16, help="seeded random parity inputs (default: 16)")
     p.add_argument("--parity-batch", type=int, default=8, help="parity batch size (default: 8)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON here (default: none)")
+    add_json_flag(p, "the result", output_file=True)
     p.set_defaults(run=run)
 
 
@@ -56,9 +56,13 @@ def run(args) -> int:
     result = run_lineup(entries, batched(x, args.parity_batch), batches=args.batch_sizes, img_size=meta.img_size,
                         warmup=args.warmup, iters=args.iters, progress=True, log=log)
     cpu = cpu_features()
+    report = {"cpu": cpu.summary(), "threads": args.threads, "iters": args.iters, "warmup": args.warmup,
+              "parity_inputs": len(x), **result.to_json()}
+    if args.json_output:
+        write_json(report, args.json_output)
     if args.json:
-        write_json({"cpu": cpu.summary(), "threads": args.threads, "iters": args.iters, "warmup": args.warmup,
-                    "parity_inputs": len(x), **result.to_json()}, args.json)
+        write_json(report)
+        return 0
     _print(result, args, cpu, len(x))
     return 0
 
@@ -66,18 +70,19 @@ def run(args) -> int:
 def _entries(args, model, source, meta):
     from ..workflows.baseline_onnx import has_idlevit_metadata, resolve_baseline
     from ..runtime.lineup import Entry
-    from ..runtime.ort_runner import OrtRunner
     from ..runtime.parity import thresholds_for
     from ..runtime.reference import baseline_of
-    from ..runtime.torch_runner import TorchRunner
-    from .runtime_bench import EXACT_INT8, check_baseline_onnx, check_qdq_onnx
-    threads = args.threads
+    from ..runtime.same_weights import check_baseline_onnx, check_qdq_onnx
+    from .runner_args import EXACT_INT8, file_runner, torch_runner
 
     def torch_of(m):
-        return lambda selection: TorchRunner(m, threads=threads, selection=selection)
+        return lambda selection: torch_runner(args, m, selection=selection)
 
     def ort(path, exact=None):
-        return lambda selection: OrtRunner(path, threads=threads, selection=selection, exact_int8=exact)
+        return lambda selection: file_runner(args, path, "ort", selection=selection, exact_int8=exact)
+
+    def openvino(path, precision):
+        return lambda selection: file_runner(args, path, "openvino", selection=selection, precision=precision)
 
     base_model = baseline_of(model)
     base_file = resolve_baseline(args.baseline_onnx, export_to="", baseline_model=base_model,
@@ -98,15 +103,10 @@ def _entries(args, model, source, meta):
             entries.append(Entry(f"{idle_name} INT8 Q/DQ, ONNX Runtime{what}", ort(args.qdq, exact), torch_of(model),
                                  thresholds_for("int8"), selection=True))
     for precision in args.openvino:
-        entries.append(Entry(f"{idle_name} {precision}, OpenVINO", _openvino(args.onnx, precision, threads),
+        entries.append(Entry(f"{idle_name} {precision}, OpenVINO", openvino(args.onnx, precision),
                              torch_of(model), thresholds_for("bf16" if precision == "bf16" else "fp32"),
                              selection=True))
     return entries
-
-
-def _openvino(path, precision, threads):
-    from ..runtime.openvino_runner import OpenVinoRunner
-    return lambda selection: OpenVinoRunner(path, precision=precision, threads=threads, selection=selection)
 
 
 def _parity_inputs(args, meta):

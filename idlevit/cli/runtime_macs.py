@@ -1,7 +1,7 @@
 """`idle-runtime macs`: executed GMACs (FlopCounterMode) and the paper's convention."""
 from __future__ import annotations
 
-from .common import add_model_args, model_from_args, print_table, write_json
+from .common import add_json_flag, add_model_args, model_from_args, print_table, write_json
 
 
 def add_parser(sub) -> None:
@@ -9,7 +9,7 @@ def add_parser(sub) -> None:
                        description="Count MACs of one eval forward with torch's FlopCounterMode "
                        "(executed) and with the paper's Table 1 convention.")
     add_model_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (default: off)")
+    add_json_flag(p, "the MAC counts")
     p.set_defaults(run=run)
 
 

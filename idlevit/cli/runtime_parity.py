@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import print_table, write_json
+from .common import add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
 
 EXIT_PARITY_FAILED = 1
@@ -18,17 +18,18 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--onnx", default=None, help="ONNX file written by idle-export (default: none; this or --engine)")
     src.add_argument("--engine", default=None,
-                     help="TensorRT engine from idle-trt-build, run on the GPU (default: none; this or --onnx)")
+                     help="TensorRT engine from idle-trt-build, run on the GPU with --backend trt (default: none; "
+                          "this or --onnx)")
     add_reference_args(p)
     add_parity_args(p)
-    p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
-                   help="runtime for --onnx: ONNX Runtime or OpenVINO (CPU; f32, or bf16 with --precision bf16) "
-                        "(default: ort)")
+    p.add_argument("--backend", choices=("ort", "openvino", "trt"), default=None,
+                   help="runtime: ONNX Runtime or OpenVINO (CPU; f32, or bf16 with --precision bf16) for --onnx, "
+                        "TensorRT for --engine (default: ort)")
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads (default: the CPUs this process may use)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
+    add_json_flag(p, "the report")
     p.set_defaults(run=run)
 
 
@@ -78,59 +79,51 @@ def inputs_from_args(args, meta):
     return x, f"{len(paths)} images + {args.num_random} random inputs"
 
 
-def check_precision_flag(onnx_path: str, precision: str) -> None:
-    """--precision must name what the file computes in: int8 limits on an fp32 file would pass a broken export."""
-    from ..onnx_file.info import onnx_precision
-    from ..onnx_file.io import load_onnx
-    from ..errors import UserError
-    actual = onnx_precision(load_onnx(onnx_path, load_external_data=False))
-    if actual != precision:
-        raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
-                        f"--precision (the file's own {actual} limits apply) or pass the {precision} file")
-
-
 def candidate_runner(args, selection: bool, meta=None):
-    """The runner under test: the TensorRT engine (--engine), or the ONNX file on ONNX Runtime or OpenVINO (--onnx).
-
-    On an elastic file it runs at --keep-ratio (the file's default without one).
-    """
+    """The runner under test (after check_backend): the TensorRT engine (--backend trt --engine), or the ONNX file
+    on ONNX Runtime or OpenVINO (--onnx). On an elastic file it runs at --keep-ratio (the file's default without one)."""
     from ..runtime.reference import elastic_ratio_of
-    runner = _backend_runner(args, selection)
+    from .runner_args import file_runner
+    runner = file_runner(args, args.engine or args.onnx, selection=selection)
     return runner.set_keep_ratio(elastic_ratio_of(meta, args.keep_ratio) if meta is not None else None)
 
 
-def _backend_runner(args, selection: bool):
+def check_backend(args) -> str:
+    """--backend, checked against --engine/--onnx and --precision; `--engine` alone still means trt (with a warning)."""
     from ..errors import UserError
-    if getattr(args, "backend", "ort") == "openvino":
+    backend = args.backend
+    if backend is None:
         if args.engine:
-            raise UserError("--engine is a TensorRT engine: drop --backend openvino, or pass --onnx")
-        from ..runtime.openvino_runner import OpenVinoRunner
-        return OpenVinoRunner(args.onnx, precision="bf16" if args.precision == "bf16" else "f32",
-                              threads=args.threads, selection=selection)
-    if args.precision == "bf16":
+            print("warning: --engine without --backend trt is deprecated and goes in the next release: "
+                  "pass --backend trt --engine", file=sys.stderr)
+        backend = "trt" if args.engine else "ort"
+    if backend == "openvino" and args.engine:
+        raise UserError("--engine is a TensorRT engine: drop --backend openvino, or pass --onnx")
+    if backend == "trt" and not args.engine:
+        raise UserError("--backend trt runs a TensorRT engine: pass --engine (from idle-trt-build), or --backend ort")
+    if backend == "ort" and args.engine:
+        raise UserError("--engine is a TensorRT engine: pass --backend trt, or pass --onnx")
+    if args.precision == "bf16" and backend != "openvino":
         raise UserError("--precision bf16 runs OpenVINO in bf16: pass --backend openvino")
-    if args.engine:
-        from ..runtime.trt_runner import TrtRunner
-        return TrtRunner(args.engine, selection=selection)
-    from ..runtime.ort_runner import OrtRunner
-    return OrtRunner(args.onnx, provider=args.provider, threads=args.threads, selection=selection)
+    return backend
 
 
 def run(args) -> int:
     from ..runtime.inputs import batched
-    from ..runtime.parity import compare_runners
-    from ..runtime.torch_runner import TorchRunner
+    from ..runtime.parity import check_precision_matches, compare_runners
     from .reference_args import reference_from_args, reference_from_engine
+    from .runner_args import torch_runner
+    args.backend = check_backend(args)
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
     if args.onnx and args.precision:
         # bf16 is a runtime precision (OpenVINO runs the fp32 file in bf16), the others name the file's own
-        check_precision_flag(args.onnx, "fp32" if args.precision == "bf16" else args.precision)
+        check_precision_matches(args.onnx, "fp32" if args.precision == "bf16" else args.precision)
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
     selection = meta.num_topk > 0
     with candidate_runner(args, selection, meta) as candidate, \
-            TorchRunner(model, selection=selection, threads=args.threads) as reference:
+            torch_runner(args, model, selection=selection) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
         setup = candidate.describe()
     if args.json:

@@ -3,21 +3,24 @@ from __future__ import annotations
 
 import os
 
-from .common import add_model_args, atomic_output, check_output_path, model_from_args
+from .common import (add_deprecated_alias, add_json_flag, add_model_args, atomic_output, check_output_path,
+                     model_from_args, write_json)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("show", help="draw which patches each idle block selects",
                        description="Draw the paper's Figure 2 for one image: per idle block, the selected "
-                       "patches (idle ones faded). With --onnx, one more row per ONNX file (fp16/int8 "
+                       "patches (idle ones faded). With --onnx-files, one more row per ONNX file (fp16/int8 "
                        "conversions too), red where it selects a token PyTorch does not.")
     p.add_argument("--image", default=None,
                    help="image file (default: scikit-image's bundled 'chelsea' photograph)")
-    p.add_argument("--onnx", nargs="+", default=[],
+    p.add_argument("--onnx-files", nargs="+", default=[], metavar="ONNX",
                    help="ONNX files to compare (fp32, fp16, int8); the selection is read from their TopK nodes on ORT "
                         "CPU; an elastic file runs at --keep-ratio (default: none)")
+    add_deprecated_alias(p, "--onnx", "--onnx-files", dest="onnx_files", nargs="+")
     add_model_args(p)
     p.add_argument("-o", "--output", default="selection.png", help="output PNG (default: selection.png)")
+    add_json_flag(p, "the selection agreement per file")
     p.set_defaults(run=run)
 
 
@@ -25,8 +28,6 @@ def run(args) -> int:
     from ..factory import image_size, model_data_config
     from ..images import eval_transform, read_rgb
     from ..runtime.inputs import photos_array
-    from ..runtime.ort_runner import OrtRunner
-    from ..runtime.torch_runner import TorchRunner
     from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
     check_output_path(args.output)
     image = read_rgb(args.image, "pass another --image") if args.image else None   # before minutes of work
@@ -35,17 +36,22 @@ def run(args) -> int:
     transform = eval_transform(cfg)
     x = transform(image).numpy() if image is not None else photos_array(transform, ["chelsea"])[0]
     blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
-    rows = [runner_selection(TorchRunner(model, selection=True), x, "PyTorch fp32", blocks)]
-    rows += [runner_selection(OrtRunner(path, selection=True).set_keep_ratio(_elastic_ratio(path, args.keep_ratio)),
-                              x, os.path.basename(path), blocks) for path in args.onnx]
+    from .runner_args import file_runner, torch_runner
+    rows = [runner_selection(torch_runner(args, model, selection=True), x, "PyTorch fp32", blocks)]
+    rows += [runner_selection(file_runner(args, path, "ort", selection=True).set_keep_ratio(
+        _elastic_ratio(path, args.keep_ratio)), x, os.path.basename(path), blocks) for path in args.onnx_files]
     grid = image_size(model) // model.patch_embed.patch_size[0]
     name = args.image or "skimage.data.chelsea"
     with atomic_output(args.output, suffix=".png") as tmp:
         draw_selection(to_display(x, cfg["mean"], cfg["std"]), rows, grid, tmp,
                        title=f"{args.model}  r={args.keep_ratio:g}  {name}")
-    for row in rows[1:]:
-        agree = agreement(row, rows[0])
-        print(f"{row.label}: selection agreement per idle block " + " ".join(f"{a:.3f}" for a in agree))
+    agreements = {row.label: [float(a) for a in agreement(row, rows[0])] for row in rows[1:]}
+    if args.json:
+        write_json({"output": args.output, "model": args.model, "keep_ratio": args.keep_ratio, "image": name,
+                    "idle_blocks": blocks, "selection_agreement": agreements})
+        return 0
+    for label, agree in agreements.items():
+        print(f"{label}: selection agreement per idle block " + " ".join(f"{a:.3f}" for a in agree))
     print(f"wrote {args.output}")
     return 0
 

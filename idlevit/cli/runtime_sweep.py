@@ -4,10 +4,11 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import (add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args, print_table,
-                     write_json)
+from .common import (add_json_flag, add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args,
+                     print_table, write_json)
 from ..models.schedule import SWEEP_RATIOS
-from .runtime_bench import EXACT_INT8, add_bench_args, check_timing_args
+from .runner_args import EXACT_INT8
+from .runtime_bench import add_autocast_arg, add_bench_args, check_timing_args
 
 COLUMNS = ("backend", "keep_ratio", "gmacs_executed", "throughput", "latency_p50_ms", "latency_p90_ms", "speedup",
            "mac_ratio", "efficiency", "max_abs_diff", "top1_agreement")
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     p.set_defaults(warmup=2, iters=10, rounds=2)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the torch models (default: off)")
-    p.add_argument("--fp16", action="store_true", help="fp16 autocast for torch on CUDA (default: off)")
+    add_autocast_arg(p)
     p.add_argument("--parity-samples", type=int, default=8,
                    help="inputs for the ORT parity check: bundled photos, then seeded random (default: 8; 0 = off)")
     p.add_argument("-o", "--output", default="sweep", help="output folder for sweep.json/.csv/.png (default: sweep)")
@@ -48,6 +49,7 @@ def add_parser(sub) -> None:
                    help="plain ViT ONNX to time as the ORT baseline: idle-export --keep-ratio 1.0 of the same weights "
                         "or any plain ViT file of the same input and output shapes (default: export the "
                         "keep-ratio-1.0 model in the fastest form we know, the TorchScript exporter's graph)")
+    add_json_flag(p, "sweep.json's content")
     p.set_defaults(run=run)
 
 
@@ -59,7 +61,7 @@ def run(args) -> int:
     from ..factory import check_batch_fits, model_data_config
     from ..images import eval_transform
     from ..runtime.inputs import parity_inputs, photos_array
-    from ..workflows.sweep import SweepConfig, run_sweep
+    from ..workflows.sweep import SweepConfig, elastic_reference, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
@@ -74,7 +76,8 @@ def run(args) -> int:
     make_output_dir(args.output, "-o")
     make_output_dir(onnx_dir, "--onnx-dir")
     if args.onnx:
-        model, source = _elastic_reference(args)
+        model, source = elastic_reference(args.onnx, args.ratios, ckpt=args.ckpt)
+        args.model = source.model_name
     else:
         model, source = model_from_args(args, keep_ratio=1.0)   # the schedule is set per ratio
     check_batch_fits(model, args.batch_size, forward_on_cpu=args.device == "cpu")
@@ -89,13 +92,13 @@ def run(args) -> int:
     if args.baseline_onnx:
         from ..workflows.baseline_onnx import resolve_baseline
         from ..runtime.reference import baseline_of
-        from .runtime_bench import check_baseline_onnx
+        from ..runtime.same_weights import check_baseline_onnx
         resolve_baseline(args.baseline_onnx, export_to="", baseline_model=baseline_of(model), model_name=args.model,
                          source=source, img_size=img,
                          check_same=lambda p: check_baseline_onnx(p, args.model, source, img))
     cfg = SweepConfig(backends=args.backends, ratios=ratios, batch=args.batch_size, warmup=args.warmup,
                       iters=args.iters, rounds=args.rounds, threads=args.threads, device=args.device,
-                      compile=args.compile, fp16=args.fp16, onnx_dir=onnx_dir, parity_inputs=inputs,
+                      compile=args.compile, fp16=args.autocast == "fp16", onnx_dir=onnx_dir, parity_inputs=inputs,
                       calib=args.calib, exact_int8=EXACT_INT8[args.int8_kernels],
                       baseline_onnx=args.baseline_onnx,
                       elastic_onnx=args.onnx)
@@ -107,7 +110,10 @@ def run(args) -> int:
     threads = setup.get("threads", "?")
     machine = (f"{setup.get('cpu', '?')}, {threads} thread{'' if threads == 1 else 's'}" if args.device == "cpu"
                else args.device)
-    _write(args, records, setup, machine)
+    summary = _write(args, records, setup, machine)
+    if args.json:
+        write_json(summary)
+        return 0
     rows = [[r["backend"], f"{r['keep_ratio']:g}", f"{r['gmacs_executed']:.3f}", f"{r['throughput']:.1f}",
              f"{r['latency_p50_ms']:.1f}", f"{r['speedup']:.3f}", f"{r['mac_ratio']:.3f}", f"{r['efficiency']:.3f}",
              f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "-",
@@ -124,30 +130,14 @@ def run(args) -> int:
     return 0
 
 
-def _elastic_reference(args):
-    """(model, source) an elastic --onnx was exported from; every ratio of the sweep must fit its K range."""
-    from ..errors import UserError
-    from ..onnx_file.elastic import ElasticKeep
-    from ..onnx_file.metadata import read_metadata
-    from ..runtime.reference import reference_from_metadata
-    meta = read_metadata(args.onnx)
-    if not meta.elastic:
-        raise UserError(f"--onnx {args.onnx} has a fixed keep ratio: sweep needs an elastic file (idle-export "
-                        "--elastic), or drop --onnx to export one file per ratio")
-    spec = ElasticKeep.from_metadata(meta, args.onnx)
-    for ratio in args.ratios:
-        spec.stage_tokens(ratio)
-    args.model = meta.model_name
-    return reference_from_metadata(meta, args.onnx, ckpt=args.ckpt, warn_random=False)
-
-
-def _write(args, records, setup, machine) -> None:
+def _write(args, records, setup, machine) -> dict:
+    """Write sweep.json, sweep.csv and sweep.png into -o; returns what sweep.json holds."""
     from ..runtime.sweep_plot import plot_sweep
     out = args.output
-    write_json({"model": args.model, "machine": machine, "setup": setup,
-                "baseline_file": next((r["baseline_file"] for r in records if "baseline_file" in r), None),
-                "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]},
-               os.path.join(out, "sweep.json"))
+    summary = {"model": args.model, "machine": machine, "setup": setup,
+               "baseline_file": next((r["baseline_file"] for r in records if "baseline_file" in r), None),
+               "records": [{k: v for k, v in r.items() if k != "setup"} for r in records]}
+    write_json(summary, os.path.join(out, "sweep.json"))
     with atomic_output(os.path.join(out, "sweep.csv")) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
@@ -158,3 +148,4 @@ def _write(args, records, setup, machine) -> None:
         from ..runtime.paper import paper_table1
         paper = paper_table1(args.model, args.img_size)
         plot_sweep(records, tmp, title=f"{args.model}, batch {args.batch_size}", machine=machine, paper_points=paper)
+    return summary

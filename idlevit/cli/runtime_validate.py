@@ -5,7 +5,8 @@ import os
 import sys
 import tempfile
 
-from .common import add_model_args, check_output_path, model_from_args, print_table, write_json
+from .common import (add_deprecated_alias, add_json_flag, add_model_args, check_output_path, model_from_args,
+                     print_table, write_json)
 from .export import EXIT_CHECK_FAILED, add_export_args
 
 
@@ -23,7 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--images", default=None,
                    help="folder of photographs for parity (default: the scikit-image bundled photographs)")
     p.add_argument("-n", "--num-random", type=int, default=8, help="random parity inputs after the photos (default: 8)")
-    p.add_argument("-b", "--batch-size", type=int, default=4, help="parity batch size (default: 4)")
+    p.add_argument("--parity-batch", type=int, default=4, help="parity batch size (default: 4)")
+    for old in ("-b", "--batch-size"):
+        add_deprecated_alias(p, old, "--parity-batch", dest="parity_batch", type=int)
     p.add_argument("--bench-batch", type=int, default=8, help="bench batch size (default: 8)")
     p.add_argument("--warmup", type=int, default=1, help="bench warmup calls per model (default: 1)")
     p.add_argument("--iters", type=int, default=6, help="bench timed calls per model (default: 6)")
@@ -33,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--elastic", action="store_true",
                    help="export an elastic file (K chosen per call, idle-export --elastic) and check it at "
                         "--keep-ratio (default: off)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
+    add_json_flag(p, "the report")
     p.set_defaults(run=run)
 
 
@@ -42,8 +45,8 @@ def run(args) -> int:
     from ..export import ExportCheckError
     from ..runtime.inputs import image_files
     from ..workflows.validate import validate
-    if args.num_random < 0 or args.batch_size < 1 or args.bench_batch < 1 or args.iters < 1 or args.warmup < 0:
-        raise UserError("-n and --warmup must be >= 0; -b, --bench-batch and --iters >= 1")
+    if args.num_random < 0 or args.parity_batch < 1 or args.bench_batch < 1 or args.iters < 1 or args.warmup < 0:
+        raise UserError("-n and --warmup must be >= 0; --parity-batch, --bench-batch and --iters >= 1")
     if args.output:
         check_output_path(args.output)
     paths = image_files(args.images) if args.images else None
@@ -53,7 +56,7 @@ def run(args) -> int:
         out = args.output or os.path.join(tmp, "model.onnx")
         try:
             report = validate(model, source, args.model, out, image_paths=paths, num_random=args.num_random,
-                              batch=args.batch_size, bench_batch=args.bench_batch, warmup=args.warmup,
+                              batch=args.parity_batch, bench_batch=args.bench_batch, warmup=args.warmup,
                               iters=args.iters, threads=args.threads, exporter=args.exporter, opset=args.opset,
                               simplify=args.simplify, backend=args.backend, elastic=args.elastic, log=log)
         except ExportCheckError as e:

@@ -7,7 +7,7 @@ import os
 from typing import Optional, Sequence
 
 from ..training.config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, VARIANTS, TrainConfig
-from .common import ArgumentParser, add_model_args, print_table, run_cli
+from .common import ArgumentParser, add_json_flag, add_model_args, print_table, run_cli, write_json
 
 D = TrainConfig()   # defaults live in one place: the paper's recipe
 
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--amp-dtype", choices=AMP_DTYPES, default=D.amp_dtype,
                    help=f"autocast dtype; float16 uses a GradScaler (default: {D.amp_dtype})")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on rank 0)")
+    add_json_flag(g, "the epochs and where the weights went")
     return p
 
 
@@ -127,10 +128,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
     from ..training import train
-    cfg = config_from_args(build_parser().parse_args(argv))
     result = train(cfg)
     if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    resume, log = os.path.join(result.output, "last.pth"), os.path.join(result.output, "log.jsonl")
+    if args.json:
+        write_json({"before": result.start, "history": result.history, "weights": result.final_checkpoint,
+                    "resume_state": resume, "log": log})
         return 0
     rows = [[r["epoch"], f"{r['train']['total']:.4f}", f"{r['val']['top1']:.2f}", f"{r['val']['top5']:.2f}",
              f"{r['lr']:.3g}", f"{r['images_per_s']:.0f}"] for r in result.history]
@@ -138,8 +145,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     start = result.start
     print(f"before fine-tuning: student top-1 {start['student']['top1']:.2f}%"
           + (f", teacher (no idling) top-1 {start['teacher']['top1']:.2f}%" if "teacher" in start else ""))
-    print(f"weights: {result.final_checkpoint} (loads with idle-export --ckpt); resume state: "
-          f"{os.path.join(result.output, 'last.pth')}; log: {os.path.join(result.output, 'log.jsonl')}")
+    print(f"weights: {result.final_checkpoint} (loads with idle-export --ckpt); resume state: {resume}; log: {log}")
     return 0
 
 

@@ -6,7 +6,8 @@ from typing import Optional, Sequence
 
 from ..engines.sizes import format_size, parse_size
 from ..errors import UserError
-from .common import ArgumentParser, check_input_files, check_output_path, print_table, run_cli
+from .common import (ArgumentParser, add_json_flag, check_input_files, check_output_path, print_table, run_cli,
+                     write_json)
 
 DEFAULT_WORKSPACE = "4GiB"
 
@@ -54,6 +55,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--version-compatible", action="store_true",
                    help="engine also loads on later TensorRT versions, a bit slower (default: off)")
     p.add_argument("-o", "--output", required=True, help="engine path; <output>.json is the sidecar (default: required)")
+    add_json_flag(p, "the engine's sidecar")
     return p
 
 
@@ -87,6 +89,10 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     from ..engines.build import build_engine
     from ..engines.sidecar import sidecar_path
     sidecar = build_engine(request)
+    if args.json:
+        write_json({"engine": args.output, "sidecar": sidecar_path(args.output), "workspace": request.workspace,
+                    **sidecar.to_json()})
+        return 0
     rows = [["engine", args.output], ["sidecar", sidecar_path(args.output)],
             ["TensorRT", sidecar.tensorrt_version], ["GPU", f"{sidecar.gpu_name} (sm {sidecar.compute_capability})"],
             ["precision", sidecar.precision + (" (strongly typed)" if sidecar.strongly_typed else "")],

@@ -19,9 +19,9 @@ from packaging.version import Version
 from ..errors import UserError
 from ..fileio import atomic_output
 from ..onnx_file.info import OnnxInfo, read_onnx_info
-from ..onnx_file.selection_path import trt_selection_layers
 from .batch_profile import BatchProfile, KeepRange, engine_profiles, profiles_to_json
 from .gpu import GpuInfo, current_gpu
+from .selection_layers import trt_selection_layers
 from .sidecar import EngineSidecar, sidecar_path
 from .sizes import format_size
 from .tensorrt_import import import_tensorrt

@@ -16,11 +16,7 @@ from ..onnx_file.info import onnx_precision
 from ..onnx_file.io import load_onnx, save_onnx
 from ..onnx_file.metadata import metadata_list, props_of, write_props
 from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes, topk_positions
-
-# LayerNorm's variance over C=384..768 channels overflows/loses precision in fp16 (TensorRT
-# warns about it too); Softmax is fine in fp16 and stays there unless asked.
-KEEP_FP32_OPS = ("LayerNormalization",)
-BACKENDS = ("auto", "modelopt", "onnxconverter")
+from .fp16_options import BACKENDS, KEEP_FP32_OPS  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -105,7 +101,7 @@ def convert_to_fp16(path: str, keep_fp32_ops: Sequence[str] = KEEP_FP32_OPS, bac
         backend = "modelopt" if modelopt_available() else "onnxconverter"
     if backend == "modelopt":
         if not modelopt_available():
-            raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use the onnxconverter backend")
+            raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --converter onnxconverter")
         converted = _convert_modelopt(path, block, keep_fp32_ops)
     else:
         converted = _convert_onnxconverter(model, block)

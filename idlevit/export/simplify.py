@@ -4,10 +4,11 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
-import onnx
+if TYPE_CHECKING:   # only in annotations: idle-export --help reads SIMPLIFIERS without loading onnx or numpy
+    import numpy as np
+    import onnx
 
 SIMPLIFIERS = ("onnxslim", "polygraphy", "auto", "none")
 # onnxslim gave the smaller graph on every IdleViT export we measured (README "Export to ONNX")
@@ -86,6 +87,7 @@ def simplify_onnx(model: onnx.ModelProto, method: str = DEFAULT_SIMPLIFIER, prob
     must agree within `atol`; "auto" keeps the equivalent candidate with the fewest nodes
     (then the fewest bytes). Raises SimplifyError when no candidate is equivalent.
     """
+    import numpy as np
     if method not in SIMPLIFIERS:
         raise ValueError(f"unknown simplifier {method!r}: use one of {', '.join(SIMPLIFIERS)}")
     report = SimplifyReport("none", len(model.graph.node), model.ByteSize())

@@ -1,4 +1,4 @@
-"""Find the token-selection path (scores -> TopK) in an ONNX graph or a TensorRT network.
+"""Find the token-selection path (scores -> TopK) in an ONNX graph (or any `TensorGraph`).
 
 The path is walked back from each TopK and ends where it branches off the rest of the
 model: a producer joins the path only when every consumer of its outputs is already on
@@ -89,22 +89,3 @@ def onnx_selection_nodes(model) -> List[str]:
 def onnx_nodes_of_types(model, op_types: Sequence[str]) -> List[str]:
     ensure_node_names(model)
     return [n.name for n in model.graph.node if n.op_type in set(op_types)]
-
-
-def trt_network_graph(network) -> TensorGraph:
-    """TensorGraph of a parsed TensorRT INetworkDefinition (layers in network order)."""
-    inputs, outputs = [], []
-    for i in range(network.num_layers):
-        layer = network.get_layer(i)
-        ins = [layer.get_input(j) for j in range(layer.num_inputs)]
-        inputs.append([t.name for t in ins if t is not None])
-        outputs.append([layer.get_output(j).name for j in range(layer.num_outputs)])
-    return TensorGraph(inputs, outputs, {network.get_output(i).name for i in range(network.num_outputs)})
-
-
-def trt_selection_layers(trt, network) -> List[int]:
-    """Indices of the TensorRT layers on the selection path (TopK layers and what feeds only them)."""
-    seeds = [i for i in range(network.num_layers) if network.get_layer(i).type == trt.LayerType.TOPK]
-    if not seeds:
-        return []
-    return sorted(exclusive_ancestors(trt_network_graph(network), seeds))

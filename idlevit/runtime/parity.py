@@ -46,6 +46,18 @@ def thresholds_for(precision: str, **overrides) -> Thresholds:
     return replace(PRECISION_THRESHOLDS[precision], **{k: v for k, v in overrides.items() if v is not None})
 
 
+def check_precision_matches(onnx_path: str, precision: str) -> None:
+    """The precision whose limits apply must be what the file computes in: int8 limits on an fp32 file would pass
+    a broken export."""
+    from ..errors import UserError
+    from ..onnx_file.info import onnx_precision
+    from ..onnx_file.io import load_onnx
+    actual = onnx_precision(load_onnx(onnx_path, load_external_data=False))
+    if actual != precision:
+        raise UserError(f"--precision {precision} contradicts {onnx_path}, which computes in {actual}: drop "
+                        f"--precision (the file's own {actual} limits apply) or pass the {precision} file")
+
+
 @dataclass
 class Check:
     name: str

@@ -44,7 +44,7 @@ class TorchRunner(Runner):
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UserError(f"unknown device {self.device!r}: use cpu or cuda")
         if self.fp16 and not self.device.startswith("cuda"):
-            raise UserError("fp16 autocast runs on CUDA only: drop --fp16 or pass --device cuda")
+            raise UserError("fp16 autocast runs on CUDA only: drop --autocast fp16 or pass --device cuda")
         if self.selection and not hasattr(self.model, "forward_with_selection"):
             raise UserError(f"{type(self.model).__name__} is not an IdleViT: selection outputs need one")
         if self.threads:

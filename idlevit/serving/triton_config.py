@@ -88,3 +88,9 @@ def _tensors(kind: str, specs: Sequence[TensorSpec]) -> List[str]:
 
 def _quote(text: str) -> str:
     return json.dumps(str(text), ensure_ascii=False)  # JSON escapes are valid protobuf text escapes for our names
+
+
+def config_kind(pbtxt: str) -> str:
+    """The platform (onnxruntime_onnx, tensorrt_plan) or backend (python) a config.pbtxt text names."""
+    return next(line.split(":", 1)[1].strip().strip('"') for line in pbtxt.splitlines()
+                if line.startswith(("platform:", "backend:")))

@@ -24,12 +24,11 @@ def forward_check(model: torch.nn.Module, onnx_path: str, img_size: int, batches
 
     `keep_ratios` other than None need an elastic file: both sides then run at that ratio.
     """
-    from ..runtime.ort_runner import OrtRunner
-    from ..runtime.torch_runner import TorchRunner
+    from ..runtime.runner import make_runner
     checks = []
     gen = torch.Generator().manual_seed(seed + 1)
-    with OrtRunner(onnx_path, provider="cpu", threads=threads) as runner, \
-            TorchRunner(model, threads=threads) as reference:
+    with make_runner("ort", onnx=onnx_path, provider="cpu", threads=threads) as runner, \
+            make_runner("torch", model=model, threads=threads) as reference:
         for b in batches:
             x = torch.randn(b, 3, img_size, img_size, generator=gen).numpy()
             for ratio in keep_ratios:

@@ -13,6 +13,7 @@ from ..models.schedule import SWEEP_RATIOS
 from ..onnx_file.metadata import read_metadata
 from ..runtime.bench import bench_against_baseline, executed_gmacs
 from ..runtime.parity import compare_runners, thresholds_for
+from ..runtime.runner import make_runner
 
 # backend -> (runtime of its keep-ratio-1.0 baseline, parity limits). "ort-int8" times each ratio's INT8 Q/DQ
 # file against the fp32 baseline: its speed-up is what INT8 adds on top of idling.
@@ -91,13 +92,27 @@ def _elastic_runner(backend: str, cfg: SweepConfig):
 
 def _runner(backend: str, model, path: Optional[str], cfg: SweepConfig):
     if backend == "torch":
-        from ..runtime.torch_runner import TorchRunner
-        return TorchRunner(model, device=cfg.device, compile=cfg.compile, fp16=cfg.fp16, threads=cfg.threads)
+        return make_runner("torch", model=model, device=cfg.device, compile=cfg.compile, fp16=cfg.fp16,
+                           threads=cfg.threads)
     if backend.startswith("openvino"):
-        from ..runtime.openvino_runner import OpenVinoRunner
-        return OpenVinoRunner(path, precision="bf16" if backend == "openvino-bf16" else "f32", threads=cfg.threads)
-    from ..runtime.ort_runner import OrtRunner
-    return OrtRunner(path, threads=cfg.threads, exact_int8=cfg.exact_int8)
+        return make_runner("openvino", onnx=path, precision="bf16" if backend == "openvino-bf16" else "f32",
+                           threads=cfg.threads)
+    return make_runner("ort", onnx=path, threads=cfg.threads, exact_int8=cfg.exact_int8)
+
+
+def elastic_reference(onnx_path: str, ratios: Sequence[float], ckpt: Optional[str] = None):
+    """(model, source) the elastic file `onnx_path` was exported from; every ratio of the sweep must fit its K range."""
+    from ..errors import UserError
+    from ..onnx_file.elastic import ElasticKeep
+    from ..runtime.reference import reference_from_metadata
+    meta = read_metadata(onnx_path)
+    if not meta.elastic:
+        raise UserError(f"--onnx {onnx_path} has a fixed keep ratio: sweep needs an elastic file (idle-export "
+                        "--elastic), or drop --onnx to export one file per ratio")
+    spec = ElasticKeep.from_metadata(meta, onnx_path)
+    for ratio in ratios:
+        spec.stage_tokens(ratio)
+    return reference_from_metadata(meta, onnx_path, ckpt=ckpt, warn_random=False)
 
 
 def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -> List[Dict]:
@@ -109,7 +124,6 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
     but the plain baseline.
     """
     from ..factory import image_size
-    from ..runtime.torch_runner import TorchRunner
     img = image_size(model)
     baseline = copy.deepcopy(model).set_keep_ratio(1.0)
     gmacs_base = executed_gmacs(baseline, img)
@@ -148,7 +162,7 @@ def run_sweep(model, model_name: str, source, cfg: SweepConfig, progress=None) -
                     if base_file:
                         record["baseline_file"] = base_file.to_json()
                     if backend != "torch" and cfg.parity_inputs is not None:
-                        with TorchRunner(idle, threads=cfg.threads) as ref:
+                        with make_runner("torch", model=idle, threads=cfg.threads) as ref:
                             rep = compare_runners(runner, ref, [cfg.parity_inputs], thresholds_for(precision))
                         record.update(max_abs_diff=rep.max_abs_diff, top1_agreement=rep.top1_agreement,
                                       cosine=rep.cosine_mean, parity_passed=rep.passed)

@@ -50,7 +50,6 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
     """
     from .export import export_model
     from ..runtime.runner import make_runner
-    from ..runtime.torch_runner import TorchRunner
 
     seconds = {}
     img = image_size(model)
@@ -72,7 +71,7 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
     log(f"[2/4] parity on {backend} (CPU) vs PyTorch: {inputs}")
     selection = export.metadata.num_topk > 0
     with make_runner(backend, onnx=out_path, threads=threads, selection=selection) as cand, \
-            TorchRunner(model, threads=threads, selection=selection) as ref:
+            make_runner("torch", model=model, threads=threads, selection=selection) as ref:
         parity = compare_runners(cand, ref, batched(x, batch), thresholds_for("fp32"))
     seconds["parity"] = time.perf_counter() - t0
 

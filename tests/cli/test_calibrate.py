@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from idlevit.cli.calibrate import main
+from idlevit.cli.calibrate import build_parser, main
 from idlevit.onnx_file.info import read_onnx_info
 from idlevit.runtime.ort_runner import OrtRunner
 from tests.onnx_cache import THREADS
@@ -11,7 +11,7 @@ from tests.onnx_cache import THREADS
 
 def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys):
     calib, qdq = str(tmp_path / "calib.npz"), str(tmp_path / "m.qdq.onnx")
-    code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "-n", "4", "-o", calib, "--qdq", qdq,
+    code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "--num-images", "4", "-o", calib, "--qdq-output", qdq,
                  "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and "Q/DQ ONNX" in out and "onnxruntime (percentile calibration)" in out
@@ -21,6 +21,26 @@ def test_calibrate_writes_npz_and_qdq(photo_folder, tiny_onnx, tmp_path, capsys)
     with OrtRunner(qdq, threads=THREADS) as runner:
         logits = runner.infer(np.random.RandomState(0).randn(3, 3, 64, 64).astype(np.float32))["logits"]
     assert logits.shape == (3, 1000) and np.isfinite(logits).all()
+
+
+def test_calibrate_json(photo_folder, tiny_onnx, tmp_path, capsys):
+    import json
+    calib = str(tmp_path / "calib.npz")
+    assert main(["--onnx", tiny_onnx[0], "--images", photo_folder, "--num-images", "2", "-o", calib, "--no-progress",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"calibration_set": calib, "images": 2, "image_shape": [3, 64, 64]}
+
+
+def test_old_flag_names_still_parse_with_a_warning(capsys):
+    old = build_parser().parse_args(["--onnx", "m.onnx", "--images", "d", "-n", "3", "--seed", "1",
+                                     "--qdq", "q.onnx", "--backend", "modelopt"])
+    err = capsys.readouterr().err.splitlines()
+    new = build_parser().parse_args(["--onnx", "m.onnx", "--images", "d", "--num-images", "3", "--shuffle-seed", "1",
+                                     "--qdq-output", "q.onnx", "--quantizer", "modelopt"])
+    assert vars(old) == vars(new)
+    assert err == [f"warning: {old_flag} is deprecated and goes in the next release: use {new_flag}" for old_flag, new_flag
+                   in (("-n", "--num-images"), ("--seed", "--shuffle-seed"), ("--qdq", "--qdq-output"),
+                       ("--backend", "--quantizer"))]
 
 
 def test_calibrate_errors(photo_folder, tiny_onnx, tmp_path, capsys):
@@ -37,13 +57,13 @@ def test_bad_batch_sizes_and_fp16_files_leave_no_calib_npz(photo_folder, tiny_on
     from idlevit.engines.fp16 import write_fp16_onnx
     calib, qdq = tmp_path / "calib.npz", tmp_path / "q.onnx"
     for batch in ("0", "-1"):
-        code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "-n", "2", "-o", str(calib), "--qdq", str(qdq),
+        code = main(["--onnx", tiny_onnx[0], "--images", photo_folder, "--num-images", "2", "-o", str(calib), "--qdq-output", str(qdq),
                      "-b", batch, "--no-progress"])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err == f"error: -b/--batch-size {batch} must be at least 1 (images per batch): pass e.g. -b 8"
     fp16 = str(tmp_path / "m.fp16.onnx")
     write_fp16_onnx(tiny_onnx[0], fp16, backend="onnxconverter")
-    code = main(["--onnx", fp16, "--images", photo_folder, "-n", "2", "-o", str(calib), "--qdq", str(qdq),
+    code = main(["--onnx", fp16, "--images", photo_folder, "--num-images", "2", "-o", str(calib), "--qdq-output", str(qdq),
                  "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "is fp16, not fp32" in err[0]

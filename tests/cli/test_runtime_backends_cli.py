@@ -85,7 +85,7 @@ def test_sweep_has_an_openvino_and_an_int8_series(tmp_path, tiny_calib, capsys):
 @needs_openvino
 def test_validate_on_openvino(tmp_path, capsys):
     rc = run(["validate", "--backend", "openvino", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5",
-              "-n", "2", "-b", "4", "--bench-batch", "2", "--iters", "1", "--warmup", "0",
+              "-n", "2", "--parity-batch", "4", "--bench-batch", "2", "--iters", "1", "--warmup", "0",
               "--threads", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "parity (OpenVINO CPU, fp32)" in out and "bench (OpenVINO CPU)" in out
@@ -98,7 +98,7 @@ def test_lineup_times_every_entry_and_checks_each_one(files, tmp_path, capsys):
     out = tmp_path / "lineup.json"
     assert run(["lineup", "--onnx", idle, "--baseline-onnx", base, "--qdq", qdq, "--int8-kernels", "both",
                 "--openvino", "f32", "-b", "1", "2", "--iters", "2", "--warmup", "0", "--threads", "1", "-n", "4",
-                "--json", str(out)]) == 0
+                "--json-output", str(out)]) == 0
     printed = capsys.readouterr().out
     data = json.loads(out.read_text())
     labels = [e["label"] for e in data["entries"]]

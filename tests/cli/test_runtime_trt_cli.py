@@ -22,12 +22,27 @@ def fake_engine(tiny_onnx, tmp_path, monkeypatch):
 
 
 def test_parity_engine_rebuilds_the_reference_then_needs_tensorrt(fake_engine, capsys):
-    assert main(["parity", "--engine", fake_engine, "-n", "1"]) == 2
+    assert main(["parity", "--backend", "trt", "--engine", fake_engine, "-n", "1"]) == 2
     assert capsys.readouterr().err.strip().endswith("TensorRT is not installed: pip install 'idlevit[trt]'")
 
 
-def test_parity_engine_checks_flags_against_the_sidecar(fake_engine, capsys):
+def test_parity_engine_without_backend_trt_is_the_old_spelling(fake_engine, capsys):
     assert main(["parity", "--engine", fake_engine, "--img-size", "96"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("warning: --engine without --backend trt is deprecated and goes in the next release: "
+                      "pass --backend trt --engine")
+    assert "--img-size 96 does not match engine" in err[-1]
+
+
+def test_parity_backend_and_file_must_agree(fake_engine, tiny_onnx, capsys):
+    assert main(["parity", "--backend", "trt", "--onnx", tiny_onnx[0]]) == 2
+    assert "--backend trt runs a TensorRT engine: pass --engine" in capsys.readouterr().err
+    assert main(["parity", "--backend", "ort", "--engine", fake_engine]) == 2
+    assert "--engine is a TensorRT engine: pass --backend trt" in capsys.readouterr().err
+
+
+def test_parity_engine_checks_flags_against_the_sidecar(fake_engine, capsys):
+    assert main(["parity", "--backend", "trt", "--engine", fake_engine, "--img-size", "96"]) == 2
     assert "--img-size 96 does not match engine" in capsys.readouterr().err
 
 

@@ -13,7 +13,7 @@ def run(argv):
 def test_validate_small_model(tmp_path, capsys):
     out = tmp_path / "v.onnx"
     rc = run(["validate", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5", "-o", str(out),
-              "--exporter", "torchscript", "-n", "2", "-b", "4", "--bench-batch", "2", "--iters", "1",
+              "--exporter", "torchscript", "-n", "2", "--parity-batch", "4", "--bench-batch", "2", "--iters", "1",
               "--warmup", "0", "--threads", "1"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err

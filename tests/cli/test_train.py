@@ -43,9 +43,13 @@ def test_smoke_run_learns_and_its_weights_fine_tune_and_load(tmp_path, capsys):
     tuned = tmp_path / "tuned"
     code = main(tiny_cli_args(tuned, "--ckpt", str(base / "model.pth"), "--synthetic-val-size", "256",
                               "--epochs", "1", "--lr", "5e-4",
-                              "--keep-ratio", "0.5", "--mixup", "0.8", "--cutmix", "1.0", "--mixup-prob", "1.0"))
+                              "--keep-ratio", "0.5", "--mixup", "0.8", "--cutmix", "1.0", "--mixup-prob", "1.0",
+                              "--json"))
     assert code == 0
     log = [json.loads(line) for line in open(tuned / "log.jsonl")]
+    report = json.loads(capsys.readouterr().out)     # --json: the same epochs as log.jsonl, and where things went
+    assert [r["epoch"] for r in report["history"]] == [r["epoch"] for r in log[1:]]
+    assert report["history"][-1]["val"]["top1"] == log[-1]["val"]["top1"] and report["weights"].endswith("model.pth")
     # teacher = the base weights without idling, on the same validation images: the base run's final accuracy
     assert log[0]["teacher"]["top1"] == pytest.approx(history[-1]["val"]["top1"])
     assert log[1]["train"]["kl"] > 0 and log[1]["train"]["cut"] > 0

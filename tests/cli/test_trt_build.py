@@ -52,11 +52,17 @@ def test_argparse_errors(capsys):
     assert code == 2 and "--onnx missing.onnx does not exist" in err
 
 
-def test_idle_fp16_cli(tiny_onnx, tmp_path, capsys):
-    from idlevit.cli.fp16 import main as fp16_main
-    from idlevit.onnx_file.info import read_onnx_info
-    out = str(tmp_path / "m.fp16.onnx")
-    assert fp16_main(["--onnx", tiny_onnx[0], "-o", out, "--backend", "onnxconverter"]) == 0
-    assert "(32 on the selection path" in capsys.readouterr().out and read_onnx_info(out).precision == "fp16"
-    assert fp16_main(["--onnx", out, "-o", str(tmp_path / "again.onnx")]) == 2
-    assert "already fp16" in capsys.readouterr().err and not (tmp_path / "again.onnx").exists()
+def test_json_reports_the_sidecar(tiny_onnx, tmp_path, capsys, monkeypatch):
+    import json
+
+    from idlevit.engines import build as build_mod
+    from idlevit.engines.gpu import GpuInfo
+    from tests.engines.fake_tensorrt import make_fake_tensorrt
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("10.13.3.9"))
+    monkeypatch.setattr(build_mod, "current_gpu", lambda: GpuInfo("NVIDIA L4", "8.9"))
+    engine = str(tmp_path / "m.engine")
+    assert main(["--onnx", tiny_onnx[0], "--fp16", "-o", engine, "--workspace", "1GiB", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    saved = json.load(open(engine + ".json"))
+    assert (report["engine"], report["sidecar"], report["workspace"]) == (engine, engine + ".json", 1 << 30)
+    assert {k: report[k] for k in saved} == saved and saved["precision"] == "fp16"

@@ -1,3 +1,6 @@
+import json
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,6 +34,7 @@ def test_show_bad_image_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_show_on_an_onnx_without_topk_names_a_fix_show_has(tmp_path, tmp_path_factory, capsys):
+    """Also: the old --onnx name of --onnx-files still works (with a warning line)."""
     from tests.onnx_cache import TEST_VIT_10, export_config
     plain = export_config(tmp_path_factory, TEST_VIT_10)
     assert main(["show", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5", "--onnx", plain,
@@ -51,17 +55,22 @@ def test_show_compares_an_onnx_file(tmp_path, tmp_path_factory, capsys):
     from tests.onnx_cache import DEIT_T_05, export_config
     onnx_path = export_config(tmp_path_factory, DEIT_T_05)
     out = tmp_path / "cmp.png"
-    assert main(["show", "--model", "idlevit_deit_tiny_patch16_224", "--keep-ratio", "0.5", "--onnx", onnx_path,
-                 "-o", str(out)]) == 0
+    argv = ["show", "--model", "idlevit_deit_tiny_patch16_224", "--keep-ratio", "0.5", "--onnx-files", onnx_path,
+            "-o", str(out)]
+    assert main(argv) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if "selection agreement" in ln][0]
     agree = [float(v) for v in line.split("block")[-1].split()]
     assert len(agree) == 9 and min(agree) >= 0.98
     assert Image.open(out).size[1] > 300  # two rows: PyTorch and the ONNX file
+    assert main(argv + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["output"] == str(out) and len(report["idle_blocks"]) == 9
+    assert report["selection_agreement"][os.path.basename(onnx_path)] == pytest.approx(agree, abs=5e-4)
 
 
 def test_show_rejects_onnx_of_another_schedule(tmp_path, tmp_path_factory):
     from tests.onnx_cache import TEST_VIT_10, export_config
     onnx_path = export_config(tmp_path_factory, TEST_VIT_10)
-    assert main(["show", "--model", "idlevit_deit_tiny_patch16_224", "--onnx", onnx_path,
+    assert main(["show", "--model", "idlevit_deit_tiny_patch16_224", "--onnx-files", onnx_path,
                  "-o", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()

@@ -96,12 +96,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_ladder, tmp_path, case, m
 
 def test_cli_writes_repository_and_reports_bad_input(tiny_ladder, tmp_path, capsys):
     from idlevit.cli.deploy import main
-    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo"), "--max-batch", "2"]) == 0
+    assert main(["triton", "--onnx-files", tiny_ladder[1], "-o", str(tmp_path / "repo"), "--max-batch", "2"]) == 0
     assert parse(tmp_path / "repo" / "idlevit" / "config.pbtxt").max_batch_size == 2
     assert "idlevit_onnx: onnxruntime_onnx" in capsys.readouterr().out
-    assert main(["triton", "--onnx", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
+    assert main(["triton", "--onnx-files", tiny_ladder[1], "-o", str(tmp_path / "repo")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--force" in err[0]
+    assert main(["triton", "--onnx-files", tiny_ladder[1], "-o", str(tmp_path / "repo2"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["repository"] == str(tmp_path / "repo2")
+    assert report["models"]["idlevit_onnx"] == "onnxruntime_onnx" and report["models"]["idlevit"] == "python"
 
 
 def test_elastic_file_onnxruntime_model_is_unbatched_python_model_takes_images_only(tmp_path_factory, tmp_path):
