@@ -36,8 +36,9 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     q_cls = F.linear(xn[:, :1], qkv_weight[:attn_dim], b_q)           # (B, 1, A)
     k = F.linear(xn, qkv_weight[attn_dim:2 * attn_dim], b_k)          # (B, N, A)
     if _is_identity(q_norm) and _is_identity(k_norm):
-        # mean over heads of per-head dot products == full dot product / heads
-        scores = torch.matmul(k[:, 1:], q_cls.transpose(1, 2)).squeeze(-1) / num_heads
+        # mean over heads of per-head dot products == full dot product / heads; scoring every token and
+        # dropping [CLS] from the (B, N) scores avoids copying the (B, N-1, A) image-token keys
+        scores = torch.matmul(q_cls, k.transpose(1, 2))[:, 0, 1:] / num_heads
         return scores, k
     B, N, _ = k.shape
     qh = q_norm(q_cls.reshape(B, 1, num_heads, head_dim))
