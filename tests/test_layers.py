@@ -6,6 +6,7 @@ count: they hide a cycle from `import`, not from the design. `python -m tests.te
 """
 import ast
 import os
+import re
 from collections import defaultdict
 
 import pytest
@@ -48,11 +49,19 @@ def _modules():
 MODULES = _modules()
 
 
+MODULE_STRING = re.compile(r"idlevit(\.\w+)+(:\w+)?")   # "idlevit.runtime.ort_runner:OrtRunner" (importlib)
+
+
 def _imports(module: str, path: str):
-    """(line, imported idlevit module) for every import in the file, relative ones resolved."""
+    """(line, imported idlevit module) for every import in the file, relative ones resolved.
+
+    Imports by name count too: strings naming an idlevit module (importlib tables such as make_runner's)
+    and the `name -> ".submodule"` tables of `lazy_exports` in a package's __init__.
+    """
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
     with open(path) as f:
         tree = ast.parse(f.read(), path)
+    lazy = any(isinstance(n, ast.Name) and n.id == "lazy_exports" for n in ast.walk(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -65,6 +74,15 @@ def _imports(module: str, path: str):
             for alias in node.names:   # `from . import models` imports a module, not a name
                 sub = f"{base}.{alias.name}"
                 yield node.lineno, sub if sub in MODULES else base
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if MODULE_STRING.fullmatch(node.value):
+                yield node.lineno, node.value.split(":")[0]
+            elif lazy and re.fullmatch(r"\.\w+(\.\w+)*", node.value):
+                yield node.lineno, package + node.value
+        elif lazy and isinstance(node, ast.Dict):   # {"models": ""}: the name is itself a submodule
+            for key, value in zip(node.keys, node.values):
+                if isinstance(value, ast.Constant) and value.value == "" and isinstance(key, ast.Constant):
+                    yield node.lineno, f"{package}.{key.value}"
 
 
 def unit_of(module: str) -> str:
@@ -122,6 +140,9 @@ def test_package_graph_has_no_cycle():
     ("from ..runtime.parity import compare_runners\n", "idlevit.runtime.parity"),
     ("def f():\n    from ..workflows import export\n", "idlevit.workflows.export"),
     ("import idlevit.cli.export\n", "idlevit.cli.export"),
+    ('RUNNERS = {"ort": "idlevit.runtime.ort_runner:OrtRunner"}\n', "idlevit.runtime.ort_runner"),
+    ('__getattr__, __dir__ = lazy_exports(__name__, {"export_model": ".workflows.export"})\n',
+     "idlevit.export.workflows.export"),
 ])
 def test_the_walk_sees_relative_lazy_and_absolute_imports(tmp_path, source, expect):
     path = tmp_path / "m.py"
