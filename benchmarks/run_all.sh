@@ -26,12 +26,13 @@ if [ "${SKIP_INT8_TRAINED:-0}" != 1 ]; then
 fi
 
 log "what a user gets on this CPU: DeiT-S fp32 vs IdleViT r=0.7 fp32 / INT8 / OpenVINO, calls interleaved, batch 1 and 16"
-[ -f deit_s_r10.onnx ] || idle-export --keep-ratio 1.0 --seed 0 -o deit_s_r10.onnx
+# the baseline: the plain backbone through the TorchScript exporter (the fastest plain DeiT-S file we know)
+[ -f deit_s_r10_ts.onnx ] || idle-export --keep-ratio 1.0 --seed 0 --exporter torchscript -o deit_s_r10_ts.onnx
 OV=(); python3 -c "import openvino" 2>/dev/null && OV=(--openvino f32) || log "openvino not installed (pip install 'idlevit[openvino]'): OpenVINO rows skipped"
-idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --qdq deit_s_r07.qdq.onnx --int8-kernels both \
-  "${OV[@]}" -b 1 16 --iters 10 --warmup 1 --threads 1 --images photos -n 0 --json-output lineup.json | tee lineup.txt
+idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10_ts.onnx --qdq deit_s_r07.qdq.onnx --int8-kernels both \
+  "${OV[@]}" -b 1 16 --iters 20 --warmup 2 --threads 1 --images photos -n 0 --json-output lineup.json | tee lineup.txt
 if [ ${#OV[@]} -gt 0 ]; then  # bf16 separately: without AVX-512 BF16/AMX a call takes tens of seconds
-  idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10.onnx --openvino bf16 -b 1 --iters 2 \
+  idle-runtime lineup --onnx deit_s_r07.onnx --baseline-onnx deit_s_r10_ts.onnx --openvino bf16 -b 1 --iters 2 \
     --warmup 0 --threads 1 -n 0 --json-output lineup_bf16.json | tee lineup_bf16.txt
 fi
 
@@ -41,6 +42,11 @@ idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 1 --iters 60 --r
 
 log "IdleViT vs the fastest plain DeiT-S ONNX and a token-merging DeiT-S, ORT CPU, 1 thread, batch 16 and 1"
 python3 "$HERE/cpu_efficiency.py" --out cpu_efficiency --batches 16 1 --ratios 0.9 0.7 0.5 --rounds 10 | tee cpu_efficiency.md
+
+log "elastic keep ratio: overhead of one elastic file against the fixed exports, and its curve"
+python3 "$HERE/elastic_overhead.py" --out elastic --batches 16 1 --rounds 20 | tee elastic_overhead.txt
+idle-runtime sweep --onnx elastic/deit_s_elastic.onnx --backends ort -b 8 --iters 12 --rounds 6 --threads 1 \
+  --baseline-onnx deit_s_r10_ts.onnx -o sweep_elastic
 
 log "full keep-ratio sweep and plot (DeiT-S, batch 8)"
 idle-runtime sweep --backends torch ort -b 8 --iters 8 --rounds 2 --threads 1 -o sweep_full --onnx-dir onnx
