@@ -9,15 +9,37 @@ CLI module and hands over to that module's `main`.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
+import threading
 from functools import partial
 from typing import Optional, Sequence
 
 EXIT_INTERRUPTED = 130
 
 
+def _on_sigint(signum, frame) -> None:
+    """Ctrl-C: a KeyboardInterrupt, except while a module is being imported.
+
+    Some libraries wrap optional imports in a bare `except:`, which swallows a KeyboardInterrupt raised inside
+    them, and the run then goes on as if nothing had been pressed. Nothing of ours is open during an import, so
+    there the process ends at once, with the same one line; a half-written output, if any, is what the next run
+    of the tool cleans up.
+    """
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            sys.stderr.write("error: interrupted\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
 def launch(module: str, argv: Optional[Sequence[str]] = None) -> int:
     """`idlevit.cli.<module>.main(argv)`, with Ctrl-C during the import answered in one line."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         main = importlib.import_module(f"idlevit.cli.{module}").main
     except KeyboardInterrupt:
