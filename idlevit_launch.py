@@ -38,7 +38,8 @@ def _on_sigint(signum, frame) -> None:
 
 def launch(module: str, argv: Optional[Sequence[str]] = None) -> int:
     """`idlevit.cli.<module>.main(argv)`, with Ctrl-C during the import answered in one line."""
-    if threading.current_thread() is threading.main_thread():
+    # not where SIGINT is ignored (a background job of a script): that choice is the caller's
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _on_sigint)
     try:
         main = importlib.import_module(f"idlevit.cli.{module}").main

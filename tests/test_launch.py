@@ -35,7 +35,9 @@ def test_real_sigint_soon_after_start(tmp_path):
     """A real SIGINT half a second in (torch still loading on this machine, or already running): one line either way."""
     proc = subprocess.Popen([sys.executable, "-c", "import sys, idlevit_launch; sys.exit(idlevit_launch.export("
                              f"['--model', 'test_vit', '-o', {str(tmp_path / 'x.onnx')!r}]))"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: SIGINT at its default, whatever this test process inherited
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     try:
