@@ -23,9 +23,9 @@ def _on_sigint(signum, frame) -> None:
     """Ctrl-C: a KeyboardInterrupt, except while a module is being imported.
 
     Some libraries wrap optional imports in a bare `except:`, which swallows a KeyboardInterrupt raised inside
-    them, and the run then goes on as if nothing had been pressed. Nothing of ours is open during an import, so
-    there the process ends at once, with the same one line; a half-written output, if any, is what the next run
-    of the tool cleans up.
+    them, and the run then goes on as if nothing had been pressed. So there the process ends at once, with the
+    same one line. During start-up nothing of ours is open yet; a module imported later in a run (the exporter
+    loads some on demand) may leave a temporary output behind, which the next run of the tool removes.
     """
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib"):
