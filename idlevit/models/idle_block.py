@@ -4,16 +4,9 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
 from .selection import TokenRows, cls_attention_scores, select_tokens, selection_mask
-
-
-def _qkv_slices(attn):
-    w, b = attn.qkv.weight, attn.qkv.bias
-    a = w.shape[0] // 3
-    return w, b, a
 
 
 def _finish_attention(attn, out: torch.Tensor, gate_in: torch.Tensor) -> torch.Tensor:
@@ -27,48 +20,25 @@ def _finish_attention(attn, out: torch.Tensor, gate_in: torch.Tensor) -> torch.T
     return attn.proj_drop(out)
 
 
-def select_for_block(block: Block, xn: torch.Tensor, keep_tokens: int):
-    """Scores -> indices (B, K+1) for one idle block, plus keys of all tokens for reuse."""
+def select_for_block(block: Block, xn: torch.Tensor, keep_tokens: int) -> torch.Tensor:
+    """Indices (B, K+1) of [CLS] and the top-K image tokens for one idle block."""
     attn = block.attn
-    scores, keys = cls_attention_scores(xn, attn.qkv.weight, attn.qkv.bias, attn.num_heads,
-                                        attn.q_norm, attn.k_norm)
-    return select_tokens(scores, keep_tokens), keys
+    scores = cls_attention_scores(xn, attn.qkv.weight, attn.qkv.bias, attn.num_heads, attn.q_norm, attn.k_norm)
+    return select_tokens(scores, keep_tokens)
 
 
 def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens: int,
                        return_indices: bool = False):
-    """Eval path: only [CLS] + top-K tokens run through the block; the rest are copied.
+    """Eval path: [CLS] + the top-K tokens run through the block itself; the rest are copied.
 
-    The selected tokens attend to selected tokens only, their keys reused from scoring.
-    Results are scattered back to the original positions, so idle rows equal the input.
+    The selected rows go through timm's own `Block.forward`, so they attend to selected
+    tokens only and every backbone detail (LayerScale, gates, LV-ViT's residual scale)
+    comes with it. Results are scattered back to the original positions, so idle rows
+    equal the input.
     """
-    attn = block.attn
-    B, N, C = x.shape
-    H, D = attn.num_heads, attn.head_dim
-    xn = block.norm1(x)
-    idx, keys = select_for_block(block, xn, keep_tokens)
-    S = idx.shape[1]
-    rows = TokenRows(idx, N)
-    x_sel = rows.gather(x)
-    xn_sel = rows.gather(xn)
-    k = rows.gather(keys).reshape(B, S, H, D).transpose(1, 2)
-
-    # q and v of the selected tokens only
-    w, b, a = _qkv_slices(attn)
-    if rows.exporting:
-        # one [q; v] GEMM: the Concat of weight slices folds into one constant, and the q slice stays a
-        # tensor of its own, apart from the fp32 [CLS]-query slice of the selection path (fp16/int8 ONNX)
-        qv_b = torch.cat([b[:a], b[2 * a:]]) if b is not None else None
-        qv = F.linear(xn_sel, torch.cat([w[:a], w[2 * a:]]), qv_b)
-        q, v = qv.reshape(B, S, 2, H, D).permute(2, 0, 3, 1, 4).unbind(0)
-    else:  # weight slices are views: no per-call copy of the weights
-        q = F.linear(xn_sel, w[:a], b[:a] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
-        v = F.linear(xn_sel, w[2 * a:], b[2 * a:] if b is not None else None).reshape(B, S, H, D).transpose(1, 2)
-    q = attn.q_norm(q)
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0)
-    x_sel = x_sel + block.drop_path1(block.ls1(_finish_attention(attn, out, xn_sel)))
-    x_sel = x_sel + block.drop_path2(block.ls2(block.mlp(block.norm2(x_sel))))
-    out = rows.scatter(x, x_sel)
+    idx = select_for_block(block, block.norm1(x), keep_tokens)
+    rows = TokenRows(idx, x.shape[1])
+    out = rows.scatter(x, Block.forward(block, rows.gather(x)))
     return (out, idx) if return_indices else out
 
 
@@ -89,7 +59,7 @@ def masked_block_forward(block: Block, x: torch.Tensor, keep_tokens: Optional[in
     if keep_tokens is None:
         mask = x.new_ones(B, N)
     else:
-        idx, _ = select_for_block(block, xn, keep_tokens)
+        idx = select_for_block(block, xn, keep_tokens)
         mask = selection_mask(idx, N).to(x.dtype)
     q, k, v = attn.qkv(xn).reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4).unbind(0)
     q, k = attn.q_norm(q), attn.k_norm(k)

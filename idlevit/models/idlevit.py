@@ -62,8 +62,22 @@ class IdleViTMixin(KeepScheduleMixin):
       the schedule and `set_keep_ratio` changes it without touching weights.
     - `forward_masked` runs the training path and returns logits, [CLS] feature,
       attention maps and masks; `forward_with_selection` returns the selected indices.
-    - `forward` / `forward_features` are timm's own, so export and timm tooling just work.
+    - `forward` is timm's, except that where the head reads only [CLS] (token pooling, a
+      per-token final norm) only that row is normed; `forward_features` is timm's own.
     """
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if args or kwargs or self.grad_checkpointing:
+            return super().forward(x, *args, **kwargs)
+        return self._norm_and_head(self.blocks(self._embed(x)))
+
+    def _norm_and_head(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's final norm and head. Norming the other N-1 rows is wasted work when the head reads [CLS]
+        only, and in ONNX Runtime it fuses with the last residual Add into a slower SkipLayerNormalization."""
+        cls_only = (self.global_pool == "token" and self.attn_pool is None
+                    and type(self).forward_head is VisionTransformer.forward_head
+                    and isinstance(self.norm, (torch.nn.LayerNorm, torch.nn.Identity)))
+        return self.forward_head(self.norm(x[:, :1] if cls_only else x))
 
     @property
     def keep_tokens(self) -> List[Optional[int]]:
@@ -97,7 +111,7 @@ class IdleViTMixin(KeepScheduleMixin):
             else:
                 x, idx = idle_block_forward(blk, x, blk.keep_tokens, return_indices=True)
                 selected.append(idx)
-        return self.forward_head(self.norm(x)), selected
+        return self._norm_and_head(x), selected
 
 
 _IDLE_CLASSES: Dict[type, type] = {}

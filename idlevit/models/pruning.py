@@ -49,8 +49,8 @@ class PruneViTMixin(KeepScheduleMixin):
 def prune_tokens(block: Block, x: torch.Tensor, keep: int) -> torch.Tensor:
     """[CLS] + the `keep` image tokens with the highest [CLS] logits in `block`, others dropped."""
     attn = block.attn
-    scores, _ = cls_attention_scores(block.norm1(x), attn.qkv.weight, attn.qkv.bias, attn.num_heads,
-                                     attn.q_norm, attn.k_norm)
+    scores = cls_attention_scores(block.norm1(x), attn.qkv.weight, attn.qkv.bias, attn.num_heads,
+                                  attn.q_norm, attn.k_norm)
     return gather_tokens(x, select_tokens(scores, keep))
 
 

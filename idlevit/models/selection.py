@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 
 def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: Optional[torch.Tensor],
-                         num_heads: int, q_norm=None, k_norm=None):
-    """Head-mean pre-softmax [CLS]-query logits for every image token, plus all keys.
+                         num_heads: int, q_norm=None, k_norm=None) -> torch.Tensor:
+    """Head-mean pre-softmax [CLS]-query logits (B, N-1) for every image token.
 
     Args:
         xn: normalised block input (B, N, C).
@@ -21,30 +21,28 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
         num_heads: attention heads.
         q_norm, k_norm: per-head q/k norms (timm qk_norm), or None / Identity.
 
-    Returns:
-        scores (B, N-1) and keys (B, N, A) with A = heads * head_dim, keys before k_norm
-        per head reshaped by the caller.
-
-    Only the [CLS] query is computed: the extra cost is N*C^2 for the keys (reused by the
-    attention) plus C^2 for one query. Softmax and the 1/sqrt(d) scale do not change the
-    ranking, so they are skipped.
+    The mean over heads of per-head dot products is the full dot product over heads, and
+    q . (W_k x + b_k) = (q W_k) . x + q . b_k, so the logits need the token rows and one
+    C-vector per image: N*C MACs instead of the N*C^2 of every token's key. Keys are then
+    computed for the selected tokens only. Softmax and the 1/sqrt(d) scale do not change
+    the ranking, so they are skipped. With q/k norms (nonlinear per head) every key is needed.
     """
     attn_dim = qkv_weight.shape[0] // 3
     head_dim = attn_dim // num_heads
+    w_k = qkv_weight[attn_dim:2 * attn_dim]
     b_q = qkv_bias[:attn_dim] if qkv_bias is not None else None
     b_k = qkv_bias[attn_dim:2 * attn_dim] if qkv_bias is not None else None
     q_cls = F.linear(xn[:, :1], qkv_weight[:attn_dim], b_q)           # (B, 1, A)
-    k = F.linear(xn, qkv_weight[attn_dim:2 * attn_dim], b_k)          # (B, N, A)
     if _is_identity(q_norm) and _is_identity(k_norm):
-        # mean over heads of per-head dot products == full dot product / heads; scoring every token and
-        # dropping [CLS] from the (B, N) scores avoids copying the (B, N-1, A) image-token keys
-        scores = torch.matmul(q_cls, k.transpose(1, 2))[:, 0, 1:] / num_heads
-        return scores, k
-    B, N, _ = k.shape
+        u = torch.matmul(q_cls, w_k)                                    # (B, 1, C)
+        logits = torch.matmul(xn, u.transpose(1, 2))[:, 1:, 0]          # (B, N-1), no copy of the rows
+        if b_k is not None:
+            logits = logits + torch.matmul(q_cls, b_k)                  # (B, 1): the same for every token
+        return logits / num_heads
+    B, N, _ = xn.shape
     qh = q_norm(q_cls.reshape(B, 1, num_heads, head_dim))
-    kh = k_norm(k.reshape(B, N, num_heads, head_dim))
-    scores = (kh[:, 1:] * qh).sum(-1).mean(-1)
-    return scores, kh.reshape(B, N, attn_dim)
+    kh = k_norm(F.linear(xn, w_k, b_k).reshape(B, N, num_heads, head_dim))
+    return (kh[:, 1:] * qh).sum(-1).mean(-1)
 
 
 def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:

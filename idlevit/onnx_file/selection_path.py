@@ -2,8 +2,9 @@
 
 The path is walked back from each TopK and ends where it branches off the rest of the
 model: a producer joins the path only when every consumer of its outputs is already on
-it. In IdleViT that is the [CLS] query, the key slice, the score MatMul, the head mean
-and TopK; norm1 and the key projection are shared with attention and stay outside.
+it. In IdleViT that is norm1 of all tokens, the [CLS] query, the query folded through
+the key weights, the score MatMul and TopK; the residual stream, which the block also
+gathers rows from, stays outside.
 FP16 conversion keeps these nodes fp32 and INT8 quantization leaves them alone, because
 near-ties in lower precision change which tokens are selected.
 """

@@ -18,6 +18,7 @@ class MacReport:
     gmacs_paper: float             # paper convention (2*s*n*C attention)
     tokens_per_block: List[int]    # tokens that run through each block, [CLS] included
     gmacs_token_labeling: float = 0.0  # Token Labeling's hand count (LV-ViT's published figures), s = K+1
+    gmacs_reference: float = 0.0   # the method as published: keys of all tokens for the scores (analytic)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -94,19 +95,40 @@ def _dims(model):
 
 
 def analytic_macs(model, convention: str = "executed") -> float:
-    """MACs per image from the cost model: plain block 4NC^2 + 2NCh + 2N^2C; idle block
-    NC^2 (keys) + 3sC^2 (q, v, proj) + 2sCh (MLP) + attention, where attention is 2s^2C
-    ("executed") or 2snC ("paper", Table 1)."""
+    """MACs per image from the cost model.
+
+    Plain block: 4NC^2 + 2NCh + 2N^2C. Idle block with s = K+1 selected of n tokens, by convention:
+    - "executed" (what this implementation runs): scoring 2C^2 + nC (the [CLS] query folded through
+      the key weights, see `cls_attention_scores`; nC^2 + C^2 with per-head q/k norms) + 4sC^2
+      (q, k, v, proj) + 2sCh (MLP) + 2s^2C (attention);
+    - "reference" (the method as published: keys of all n tokens for the [CLS] scores, reused by
+      the attention): nC^2 + 3sC^2 + 2sCh + 2s^2C;
+    - "paper" (Table 1's count): "reference" with 2snC attention instead of 2s^2C.
+    """
+    if convention not in ("executed", "reference", "paper"):
+        raise ValueError(f"unknown MAC convention {convention!r}: use 'executed', 'reference' or 'paper'")
     c, n, hidden, embed, head = _dims(model)
     total = embed + head
-    for k in model.keep_tokens:
+    for blk, k in zip(model.blocks, model.keep_tokens):
         if k is None:
             total += 4 * n * c * c + 2 * n * c * hidden + 2 * n * n * c
             continue
         s = k + 1
-        attn = 2 * s * s * c if convention == "executed" else 2 * s * n * c
-        total += n * c * c + 3 * s * c * c + 2 * s * c * hidden + attn
+        attn = 2 * s * s * c if convention != "paper" else 2 * s * n * c
+        if convention == "executed":
+            total += _scoring_macs(blk, n, c) + 4 * s * c * c + 2 * s * c * hidden + attn
+        else:
+            total += n * c * c + 3 * s * c * c + 2 * s * c * hidden + attn
     return total
+
+
+def _scoring_macs(block, n: int, c: int) -> int:
+    """[CLS] query (C^2), then either the query folded through the key weights (C^2) and one dot per token
+    (nC), or, with per-head q/k norms, every token's key (nC^2)."""
+    norms = [getattr(block.attn, name, None) for name in ("q_norm", "k_norm")]
+    if all(m is None or isinstance(m, torch.nn.Identity) for m in norms):
+        return 2 * c * c + n * c
+    return c * c + n * c * c
 
 
 def token_labeling_macs(model) -> float:
@@ -133,6 +155,7 @@ def mac_report(model, model_name: str, keep_ratio: float, img_size: int) -> MacR
         gmacs_executed=count_executed_macs(model, img_size) / 1e9,
         gmacs_formula=analytic_macs(model, "executed") / 1e9,
         gmacs_paper=analytic_macs(model, "paper") / 1e9,
+        gmacs_reference=analytic_macs(model, "reference") / 1e9,
         tokens_per_block=tokens_per_block(model),
         gmacs_token_labeling=token_labeling_macs(model) / 1e9,
     )

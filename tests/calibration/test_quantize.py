@@ -31,7 +31,7 @@ def test_qdq_is_symmetric_int8_per_channel_and_leaves_selection_alone(qdq):
     assert any(inits[n.input[1]].size > 1 for n in dq if n.input[1] in inits)               # per-channel weights
     dq_out = {n.output[0] for n in dq}
     untouched = set(result.selection_nodes) | {n.name for n in model.graph.node if n.op_type == "Softmax"}
-    assert len(result.selection_nodes) == 32
+    assert len(result.selection_nodes) == 4 * 12  # 4 idle blocks: norm1, [CLS] query, folded query, scores, TopK, ...
     for node in model.graph.node:
         if node.name in untouched:
             assert not set(node.input) & dq_out, f"{node.name} ({node.op_type}) reads a dequantized tensor"
@@ -94,9 +94,10 @@ def test_int8_of_an_elastic_file_calibrates_at_the_default_ratio(tiny_calib, tmp
     out = str(tmp_path / "elastic.qdq.onnx")
     quantize_int8(elastic, tiny_calib, out, QuantizeOptions(backend="onnxruntime"))
     assert read_onnx_info(out).metadata["elastic"] == "true"
-    x = np.random.RandomState(0).randn(8, 3, 64, 64).astype(np.float32)
-    # calibrated at 0.5; the other ratios reuse its scales. At 0.3 the 16-token test model keeps 4, 1 and 1
-    # tokens in stages 1-3 and INT8 drifts further (cosine 0.978 measured): the INT8 limit holds down to 0.5
+    x = np.random.RandomState(0).randn(32, 3, 64, 64).astype(np.float32)
+    # calibrated at 0.5; the other ratios reuse its scales. 32 samples: on this 16-token random-weight model one
+    # sample whose selection flips in a late block moves an 8-sample mean by 0.01 (measured: cosine 0.9992, 0.9945,
+    # 0.9948 at 0.9, 0.5, 0.3). At 0.3 the stages keep 4, 1 and 1 tokens, so the INT8 limit is held down to 0.5
     for ratio, min_cosine in ((0.9, 0.99), (0.5, 0.99), (0.3, 0.95)):
         report = ort_parity(elastic, out, x, keep_ratio=ratio)
         assert report.cosine_mean >= min_cosine, (ratio, report.rows())

@@ -90,7 +90,7 @@ def test_attention_map_conventions_differ_and_unknown_is_refused():
 
 
 def test_export_form_of_one_block_equals_eager(monkeypatch):
-    """Under export q and v come from one [q; v] GEMM and the scatter is a row map: same numbers as eager."""
+    """Under export the scatter is a row map and a row Gather: same numbers as eager."""
     blk = tiny_vit(keep_ratio=0.5).blocks[3]
     x = torch.randn(2, 17, 32)
     with torch.no_grad():
