@@ -1,4 +1,4 @@
-"""`idle-export`: IdleViT to a checked ONNX file (TopK, row Gather/ScatterElements, batch the only dynamic axis)."""
+"""`idle-export`: IdleViT to a checked ONNX file (TopK, row Gather/ScatterND, batch the only dynamic axis)."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,7 @@ def add_export_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="idle-export", description="Export IdleViT to ONNX: constant K per idle block (TopK "
-                       "sorted, last axis), row Gathers and a row-map ScatterElements, batch the only dynamic axis. "
+                       "sorted, last axis), row Gathers and row ScatterNDs (no reduction), batch the only dynamic axis. "
                        "The file is checked (onnx.checker, TensorRT op rules, ONNX Runtime vs PyTorch) before it "
                        "is renamed into place.")
     add_model_args(p)

@@ -80,7 +80,7 @@ def print_summary(report, output) -> None:
     rows = [
         ["export", f"{meta.model_name}, {exp.nodes} nodes, {exp.bytes / 1e6:.1f} MB, opset {exp.opset}, "
                    f"{exp.exporter}, {report.seconds['export']:.0f} s ({where})", "ok"],
-        ["TensorRT op check", f"{len(gc.topk)} TopK (K {ks}), no ScatterND/NonZero, only batch dynamic"
+        ["TensorRT op check", f"{len(gc.topk)} TopK (K {ks}), no NonZero or scatter reduction, only batch dynamic"
          if gc and gc.ok else (gc.issues[0] if gc else "skipped"), "ok" if gc is None or gc.ok else "FAIL"],
         ["export forward check", f"batches {','.join(str(c.batch) for c in exp.forward_checks)}: max abs diff "
                                  f"{fwd.max_abs_diff:.1e}" if fwd else "skipped", "ok"],

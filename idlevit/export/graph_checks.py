@@ -30,7 +30,6 @@ Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 
 # Parsed by TensorRT, but not allowed in an IdleViT graph (docs/design.md §3.1).
 FORBIDDEN_OPS = {
-    "ScatterND": "use ScatterElements (TensorRT rejects ScatterND with a reduction; index_put exports it)",
     "NonZero": "data-dependent output shape (boolean indexing exports it)",
     "Unique": "data-dependent output shape",
     "Compress": "data-dependent output shape",
@@ -148,9 +147,9 @@ def check_tensorrt_compat(model: Union[str, onnx.ModelProto], *, expected_topk: 
 
     Returns:
         GraphCheckReport; `report.ok` is False when anything would fail or break the rules:
-        ops TensorRT does not parse, ScatterND/NonZero, TopK with a non-constant K, K > 3840,
-        sorted=0, largest=0, not on the last axis, or on a non-fp32 input, ScatterElements
-        with a reduction, axes that are not constants, opset outside 17-20.
+        ops TensorRT does not parse, NonZero and other data-dependent shapes, TopK with a
+        non-constant K, K > 3840, sorted=0, largest=0, not on the last axis, or on a non-fp32
+        input, ScatterElements or ScatterND with a reduction, axes that are not constants, opset outside 17-20.
     """
     if isinstance(model, str):
         model = onnx.load(model)
@@ -194,9 +193,9 @@ def check_tensorrt_compat(model: Union[str, onnx.ModelProto], *, expected_topk: 
                                          "(initializer or Constant) for TensorRT"))
         if op == "TopK":
             issues += _topk_issues(node, name, constants, shapes, topk)
-        elif op == "ScatterElements" and _attr(node, "reduction", b"none") not in (b"none", "none"):
-            issues.append(GraphIssue(name, op, f"reduction={_attr(node, 'reduction')!r}: "
-                                     "only ScatterElements without a reduction is allowed"))
+        elif op in ("ScatterElements", "ScatterND") and _attr(node, "reduction", b"none") not in (b"none", "none"):
+            issues.append(GraphIssue(name, op, f"reduction={_attr(node, 'reduction')!r}: TensorRT's scatter layer "
+                                     f"has no reduction, so only {op} without one is allowed"))
         elif op == "LayerNormalization" and any(o and o in used for o in node.output[1:]):
             issues.append(GraphIssue(name, op, "uses Mean/InvStdDev outputs: TensorRT supports only output Y"))
     if expected_topk is not None and len(topk) != expected_topk:

@@ -1,4 +1,4 @@
-"""Export an IdleViT to ONNX: constant K per block, TopK, row Gather and a row-map ScatterElements, batch the only
+"""Export an IdleViT to ONNX: constant K per block, TopK, row Gather and row ScatterND, batch the only
 dynamic axis."""
 from __future__ import annotations
 

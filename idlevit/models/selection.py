@@ -68,11 +68,6 @@ def selection_mask(idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
     return mask.scatter(1, idx, 1.0)
 
 
-def is_exporting() -> bool:
-    """True while torch.export / torch.onnx (dynamo or TorchScript) traces the model."""
-    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-
-
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Rows `idx` (B, S) of x (B, N, C) -> (B, S, C); exports as GatherElements."""
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
@@ -94,43 +89,26 @@ def take_rows(x: torch.Tensor, flat: torch.Tensor, rows_per_item: int) -> torch.
     return x.reshape(-1, C).index_select(0, flat).reshape(B, rows_per_item, C)
 
 
-def merge_rows(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Copy of x (B, N, C) with rows `idx` (B, S) replaced by `rows` (B, S, C), without a scatter of C-wide rows.
-
-    Scatters only the (B, N) row map (row n reads row n of x, or row N + s of `rows` when n = idx[:, s]),
-    then takes whole rows of [x; rows] with one Gather. ONNX Runtime copies whole rows for Gather,
-    but ScatterElements and GatherElements walk every element with its own index (3-4x slower).
-    """
-    B, N, _ = x.shape
-    S = idx.shape[1]
-    same = torch.arange(N, device=idx.device).unsqueeze(0).expand(B, N)
-    moved = (torch.arange(S, device=idx.device) + N).unsqueeze(0).expand(B, S)
-    row_map = same.scatter(1, idx, moved)
-    return take_rows(torch.cat([x, rows.to(x.dtype)], dim=1), flat_rows(row_map, N + S), N)
-
-
 class TokenRows:
-    """Gather/scatter of whole token rows for one selection, in the form that is fastest where it runs.
+    """Gather/scatter of whole token rows for one selection.
 
-    Gathers copy whole rows of the flattened (B*N, C) tensor (index_select; Gather in ONNX).
-    Eager PyTorch scatters with index_copy; under export that would become ScatterND (which
-    TensorRT rules out), so the export form is `merge_rows`: a ScatterElements of the small
-    (B, N) row map and one row Gather. All forms give bit-identical results.
+    Both copy whole rows of the flattened (B*N, C) tensor: index_select (Gather in ONNX) and
+    index_put (ScatterND without a reduction from both exporters, which TensorRT parses as a
+    scatter layer and ONNX Runtime runs as one row copy per index; the TorchScript exporter's
+    index_copy leaves shapes symbolic shape inference cannot follow). Element-wise GatherElements/ScatterElements of
+    C-wide rows walk every element with its own index (3-4x slower in ONNX Runtime).
     """
 
     def __init__(self, idx: torch.Tensor, num_tokens: int):
         self.idx = idx
-        self.exporting = is_exporting()
         self.flat = flat_rows(idx, num_tokens)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         return take_rows(x, self.flat, self.idx.shape[1])
 
     def scatter(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        if self.exporting:
-            return merge_rows(x, self.idx, rows)
         B, N, C = x.shape
-        out = x.reshape(B * N, C).index_copy(0, self.flat, rows.reshape(-1, C).to(x.dtype))
+        out = x.reshape(B * N, C).index_put((self.flat,), rows.reshape(-1, C).to(x.dtype))
         return out.reshape(B, N, C)
 
 

@@ -1,4 +1,4 @@
-"""OpenVINO runner (CPU): reads our ONNX files unchanged (TopK, GatherElements, ScatterElements, dynamic batch).
+"""OpenVINO runner (CPU): reads our ONNX files unchanged (TopK, row Gather and ScatterND, dynamic batch).
 
 The CPU plugin's default precision is bf16 on CPUs with AVX-512 BF16 or AMX, which changes the
 logits and, near ties, the selected tokens. So the runner asks for f32 unless told otherwise

@@ -40,7 +40,7 @@ def test_ort_bench_table_with_profile(files, capsys):
     assert "measured: batch 2, 0 warmup + 2 timed calls per model in 2 alternating rounds" in out
     assert f"baseline {base}: idle-export --keep-ratio 1.0 of test_vit" in out
     assert "efficiency" in out and "p99 ms" in out
-    assert "op type" in out and "TopK" in out and "ScatterElements" in out
+    assert "op type" in out and "TopK" in out and "ScatterND" in out
 
 
 def test_ort_bench_exports_temporary_files(capsys):

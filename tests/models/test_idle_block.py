@@ -5,7 +5,6 @@ import torch
 from timm.models.vision_transformer import Block
 
 from idlevit.models import IdleBlock, idle_block_forward, masked_block_forward
-from idlevit.models import selection
 from tests.conftest import tiny_vit
 
 
@@ -87,14 +86,3 @@ def test_attention_map_conventions_differ_and_unknown_is_refused():
     assert not torch.allclose(paper, authors)
     with pytest.raises(ValueError, match="unknown attn_map 'max'"):
         masked_block_forward(blk, x, blk.keep_tokens, "max")
-
-
-def test_export_form_of_one_block_equals_eager(monkeypatch):
-    """Under export the scatter is a row map and a row Gather: same numbers as eager."""
-    blk = tiny_vit(keep_ratio=0.5).blocks[3]
-    x = torch.randn(2, 17, 32)
-    with torch.no_grad():
-        eager = idle_block_forward(blk, x, blk.keep_tokens)
-        monkeypatch.setattr(selection, "is_exporting", lambda: True)
-        exported = idle_block_forward(blk, x, blk.keep_tokens)
-    torch.testing.assert_close(exported, eager, atol=1e-6, rtol=1e-6)

@@ -114,15 +114,3 @@ def test_no_python_loop_over_batch_and_no_item(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "tolist", boom)
     with torch.no_grad():
         model(torch.randn(2, 3, 32, 32))
-
-
-def test_eager_rows_and_export_form_are_identical(monkeypatch):
-    """Eager index_copy and the export form of the scatter (row-map ScatterElements + row Gather) agree exactly."""
-    from idlevit.models import selection
-    model = tiny_vit(keep_ratio=0.5)
-    x = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        eager = model(x)
-        monkeypatch.setattr(selection, "is_exporting", lambda: True)
-        export_form = model(x)
-    assert torch.equal(eager, export_form)

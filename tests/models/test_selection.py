@@ -12,9 +12,8 @@ def test_select_tokens_keeps_cls_and_top_scores_in_order():
     assert mask.tolist() == [[1, 0, 1, 0, 1], [1, 1, 1, 0, 0]]
 
 
-def test_merge_rows_equals_a_row_scatter():
-    """The export form of the scatter (row-map ScatterElements + one row Gather) copies exactly."""
-    from idlevit.models.selection import merge_rows, take_rows, flat_rows
+def test_token_rows_take_and_put_back_whole_rows():
+    from idlevit.models.selection import TokenRows
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 11, 5, generator=gen)
     idx = torch.stack([torch.randperm(11, generator=gen)[:4] for _ in range(3)])
@@ -22,5 +21,6 @@ def test_merge_rows_equals_a_row_scatter():
     want = x.clone()
     for b in range(3):
         want[b, idx[b]] = rows[b]
-    assert torch.equal(merge_rows(x, idx, rows), want)
-    assert torch.equal(take_rows(x, flat_rows(idx, 11), idx.shape[1]), torch.stack([x[b, idx[b]] for b in range(3)]))
+    token_rows = TokenRows(idx, 11)
+    assert torch.equal(token_rows.scatter(x, rows), want)
+    assert torch.equal(token_rows.gather(x), torch.stack([x[b, idx[b]] for b in range(3)]))
