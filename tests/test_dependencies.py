@@ -81,3 +81,13 @@ def test_make_idle_registers_the_models_with_timm():
     code = "import idlevit, timm\nidlevit.make_idle\nprint(timm.is_model('idlevit_deit_small_patch16_224'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_onnx_file_layer_imports_without_torch():
+    """Reading an exported file (metadata, elastic keep inputs, selection outputs) needs onnx, not torch: ONNX
+    Runtime-only tools and Triton's python model load it."""
+    modules = sorted(m for m in _modules() if m.startswith("idlevit.onnx_file"))
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "assert 'torch' not in sys.modules, 'an onnx_file module imported torch'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

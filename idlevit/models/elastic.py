@@ -2,7 +2,7 @@
 
 Stage s (1..3) of the four-stage schedule keeps K_s = floor(N * r**s) image tokens; stage 0 runs
 every token. Under export the K of each stage is the length of an extra input `keep_tokens.<s>`
-(see `select_tokens`), so one ONNX file serves every keep ratio.
+(see `select_tokens`; the input names are in `schedule`), so one ONNX file serves every keep ratio.
 """
 from __future__ import annotations
 
@@ -12,13 +12,6 @@ from typing import Iterator, Sequence
 import torch
 
 from .schedule import KeepSchedule, block_keep_tokens
-
-KEEP_INPUT_PREFIX = "keep_tokens."
-
-
-def keep_input_name(stage: int) -> str:
-    """Name of the exported input whose length is stage `stage`'s K."""
-    return f"{KEEP_INPUT_PREFIX}{stage}"
 
 
 def set_elastic_keep_ratio(model: torch.nn.Module, keep_ratio: float) -> torch.nn.Module:

@@ -14,6 +14,12 @@ DEFAULT_KEEP_RATIO = 0.7
 SWEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)   # what a keep-ratio sweep runs unless told
 NUM_STAGES = 4
 IDLE_STAGES = tuple(range(1, NUM_STAGES))   # stage 0 keeps every token at any ratio (r**0 == 1)
+KEEP_INPUT_PREFIX = "keep_tokens."            # an elastic file's per-stage K inputs: keep_tokens.1, .2, .3
+
+
+def keep_input_name(stage: int) -> str:
+    """Name of an elastic file's input whose length is stage `stage`'s K."""
+    return f"{KEEP_INPUT_PREFIX}{stage}"
 
 
 def check_keep_ratio(ratio, what: str = "keep ratio") -> float:

@@ -14,8 +14,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from ..models.elastic import KEEP_INPUT_PREFIX, keep_input_name
-from ..models.schedule import IDLE_STAGES, KeepSchedule
+from ..models.schedule import IDLE_STAGES, KEEP_INPUT_PREFIX, KeepSchedule, keep_input_name
 from .metadata import ExportMetadata
 
 KEEP_INPUT_DTYPE = np.float32            # contents never read; float32 is an I/O type every backend takes
