@@ -10,8 +10,9 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from timm.models.vision_transformer import Block, VisionTransformer
 
+from .idle_block import select_for_block
 from .idlevit import IdleViTMixin, KeepScheduleMixin, MaskedOutput
-from .selection import cls_attention_scores, gather_tokens, select_tokens
+from .selection import gather_tokens
 
 
 class PruneViTMixin(KeepScheduleMixin):
@@ -48,10 +49,7 @@ class PruneViTMixin(KeepScheduleMixin):
 
 def prune_tokens(block: Block, x: torch.Tensor, keep: int) -> torch.Tensor:
     """[CLS] + the `keep` image tokens with the highest [CLS] logits in `block`, others dropped."""
-    attn = block.attn
-    scores = cls_attention_scores(block.norm1(x), attn.qkv.weight, attn.qkv.bias, attn.num_heads,
-                                  attn.q_norm, attn.k_norm)
-    return gather_tokens(x, select_tokens(scores, keep))
+    return gather_tokens(x, select_for_block(block, block.norm1(x), keep))
 
 
 _PRUNE_CLASSES: Dict[type, type] = {}

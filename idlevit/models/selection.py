@@ -33,7 +33,7 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     b_q = qkv_bias[:attn_dim] if qkv_bias is not None else None
     b_k = qkv_bias[attn_dim:2 * attn_dim] if qkv_bias is not None else None
     q_cls = F.linear(xn[:, :1], qkv_weight[:attn_dim], b_q)           # (B, 1, A)
-    if _is_identity(q_norm) and _is_identity(k_norm):
+    if query_folds_through_keys(q_norm, k_norm):
         u = torch.matmul(q_cls, w_k)                                    # (B, 1, C)
         logits = torch.matmul(xn, u.transpose(1, 2))[:, 1:, 0]          # (B, N-1), no copy of the rows
         if b_k is not None:
@@ -43,6 +43,11 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     qh = q_norm(q_cls.reshape(B, 1, num_heads, head_dim))
     kh = k_norm(F.linear(xn, w_k, b_k).reshape(B, N, num_heads, head_dim))
     return (kh[:, 1:] * qh).sum(-1).mean(-1)
+
+
+def query_folds_through_keys(q_norm=None, k_norm=None) -> bool:
+    """True when `cls_attention_scores` scores from the token rows (no per-head q/k norm): no key per token."""
+    return _is_identity(q_norm) and _is_identity(k_norm)
 
 
 def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
@@ -95,8 +100,9 @@ class TokenRows:
     Both copy whole rows of the flattened (B*N, C) tensor: index_select (Gather in ONNX) and
     index_put (ScatterND without a reduction from both exporters, which TensorRT parses as a
     scatter layer and ONNX Runtime runs as one row copy per index; the TorchScript exporter's
-    index_copy leaves shapes symbolic shape inference cannot follow). Element-wise GatherElements/ScatterElements of
-    C-wide rows walk every element with its own index (3-4x slower in ONNX Runtime).
+    index_copy leaves shapes symbolic shape inference cannot follow). Element-wise
+    GatherElements/ScatterElements of C-wide rows walk every element with its own index (3-4x
+    slower in ONNX Runtime).
     """
 
     def __init__(self, idx: torch.Tensor, num_tokens: int):

@@ -7,6 +7,8 @@ from typing import List
 import torch
 from torch.utils import flop_counter
 
+from ..models.selection import query_folds_through_keys
+
 
 @dataclass
 class MacReport:
@@ -125,8 +127,7 @@ def analytic_macs(model, convention: str = "executed") -> float:
 def _scoring_macs(block, n: int, c: int) -> int:
     """[CLS] query (C^2), then either the query folded through the key weights (C^2) and one dot per token
     (nC), or, with per-head q/k norms, every token's key (nC^2)."""
-    norms = [getattr(block.attn, name, None) for name in ("q_norm", "k_norm")]
-    if all(m is None or isinstance(m, torch.nn.Identity) for m in norms):
+    if query_folds_through_keys(getattr(block.attn, "q_norm", None), getattr(block.attn, "k_norm", None)):
         return 2 * c * c + n * c
     return c * c + n * c * c
 
