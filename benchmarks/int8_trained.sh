@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # FP16 and INT8 ONNX parity of IdleViT-DeiT-S r=0.7 on a *trained* checkpoint (ORT CPU).
-# Seeded random weights predict near-ties (README "What was verified here"), so top-1 agreement
+# Seeded random weights predict near-ties (docs/results.md, "FP16 and INT8 ONNX parity"), so top-1 agreement
 # there measures rounding luck, not the quantization. No pretrained weights can be downloaded
 # here, so this trains DeiT-S on idle-train's synthetic task (10 classes, 224 px), calibrates on
 # synthetic images of another seed and measures parity on a third seed's images.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate every figure in the README's results section. Benchmarks, not tests: nothing here gates CI.
+# Regenerate the CPU figures of docs/results.md. Benchmarks, not tests: nothing here gates CI.
 # Usage: bash benchmarks/run_all.sh [OUT_DIR]   (CPU: about 2 h on a 2-core machine; SKIP_REPLICATION=1 saves 15 min, SKIP_INT8_TRAINED=1 30 min)
 # On a GPU machine, GPU=1 adds the PyTorch CUDA fp16 sweeps (eager and torch.compile, batch 128).
 set -euo pipefail

@@ -11,7 +11,7 @@ if TYPE_CHECKING:   # only in annotations: idle-export --help reads SIMPLIFIERS 
     import onnx
 
 SIMPLIFIERS = ("onnxslim", "polygraphy", "auto", "none")
-# onnxslim gave the smaller graph on every IdleViT export we measured (README "Export to ONNX")
+# onnxslim gave the smaller graph on every IdleViT export we measured (docs/results.md, "Constant folding")
 DEFAULT_SIMPLIFIER = "onnxslim"
 
 

@@ -49,7 +49,7 @@ def test_qdq_runs_on_onnxruntime_cpu(tiny_onnx, qdq):
     x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
     rep = ort_parity(tiny_onnx[0], qdq[0], x)
     cosine, top1, selection = rep.cosine_min, rep.top1_agreement, rep.selection_per_block
-    # a 64-wide random ViT is a hard case for int8; DeiT-S figures are in the README
+    # a 64-wide random ViT is a hard case for int8; DeiT-S figures are in docs/results.md
     assert cosine > 0.9 and top1 >= 0.8 and min(selection) > 0.7, (cosine, top1, selection)
 
 
@@ -107,7 +107,7 @@ def test_int8_of_an_elastic_file_calibrates_at_the_default_ratio(tiny_calib, tmp
 def modelopt_installed():
     """Skips without ModelOpt; CI's ModelOpt step sets IDLEVIT_REQUIRE_MODELOPT=1, which makes that a failure."""
     if not modelopt_available():
-        why = "NVIDIA ModelOpt is not installed: it needs its own environment (README, [quant])"
+        why = "NVIDIA ModelOpt is not installed: it needs its own environment (docs/tensorrt.md, [quant])"
         if os.environ.get("IDLEVIT_REQUIRE_MODELOPT") == "1":
             pytest.fail(f"IDLEVIT_REQUIRE_MODELOPT=1 but {why}")
         pytest.skip(why)
@@ -115,7 +115,7 @@ def modelopt_installed():
 
 @pytest.mark.usefixtures("modelopt_installed")
 def test_modelopt_backend_quantizes_gemm_inputs_only_and_keeps_selection_fp32(tiny_onnx, tiny_calib, tmp_path):
-    """Runs where ModelOpt is installed (its own environment: see the README's [quant] note; CI: .ci/modelopt-venv.sh)."""
+    """Runs where ModelOpt is installed (its own environment: see docs/tensorrt.md, [quant]; CI: .ci/modelopt-venv.sh)."""
     from idlevit.export.graph_checks import check_tensorrt_compat
     # the ONNX Runtime quantizer first: importing ModelOpt patches ONNX Runtime's calibrators
     ort_out = str(tmp_path / "tiny.ort.onnx")

@@ -1,7 +1,7 @@
 """IdleViT-DeiT-S r = 0.7 as FP16 and INT8 ONNX on ONNX Runtime CPU against the fp32 PyTorch model.
 
 The limits of docs/design.md §3.3 with selection agreement per idle block, on the bundled photographs plus
-seeded random inputs (the README has the 82-input run and the investigation of INT8 top-1).
+seeded random inputs (docs/results.md has the 82-input run and the investigation of INT8 top-1).
 """
 import pytest
 
@@ -46,5 +46,5 @@ def test_int8_deit_s_cosine_and_selection(deit_s_onnx, inputs, photos, tmp_path)
     report = _parity(path, deit_s_onnx[1], inputs, "int8")
     cosine_ok = next(c for c in report.checks if c.name.startswith("cosine"))
     assert cosine_ok.passed and report.cosine_mean >= 0.99, report.rows()
-    # top-1 >= 97 % is not reached with seeded random weights (README: about 93 %); guard against worse
+    # top-1 >= 97 % is not reached with seeded random weights (docs/results.md: about 93 %); guard against worse
     assert report.top1_agreement >= 0.8 and min(report.selection_per_block) >= 0.9, report.rows()

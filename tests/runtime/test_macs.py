@@ -63,7 +63,7 @@ def test_report_tokens_tiny():
     assert rep.tokens_per_block == [197] * 3 + [99] * 3 + [50] * 3 + [25] * 3
 
 
-# LV-ViT-S rows of Table 1 that Token Labeling's own hand count reproduces (r = 0.7 ... 0.5 do not: README)
+# LV-ViT-S rows of Table 1 that Token Labeling's own hand count reproduces (r = 0.7 ... 0.5 do not: docs/results.md)
 PAPER_TABLE1_LVVIT_S_REPRODUCED = {1.0: 6.6, 0.9: 5.8, 0.8: 5.1}
 LVVIT_S_STEM = 112 * 112 * (3 * 64 * 7 * 7 + 2 * 64 * 64 * 3 * 3) + 14 * 14 * 64 * 8 * 8 * 384
 

@@ -85,7 +85,7 @@ def test_deit_small_release_checkpoint_feeds_student_and_teacher(tmp_path):
 
 
 def test_resume_refuses_every_setting_that_changes_the_result(tmp_path):
-    """The README promises changed settings are refused: all but where the run lives and how it reports."""
+    """docs/fine-tuning.md promises changed settings are refused: all but where the run lives and how it reports."""
     from idlevit.errors import UserError
     from idlevit.training.config import RESUME_MAY_CHANGE, resume_keys
     from idlevit.training.trainer import check_resume_args
