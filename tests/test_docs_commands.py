@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import re
 import shlex
@@ -52,7 +53,8 @@ class DocCommand:
     text: str            # as written (continuations joined)
     tool: str            # idle-* name
     argv: List[str]      # what the tool's parser gets
-    elided: bool         # `...` stood for flags left out
+    elided: bool         # `...` stood for flags left out, or a prose span names only some flags
+    problem: Optional[str] = None   # why the line could not be read as a command (an unset variable, a stray quote)
 
     def where(self) -> str:
         return f"{self.file.relative_to(ROOT) if self.file.is_relative_to(ROOT) else self.file}:{self.line}"
@@ -129,8 +131,8 @@ def _commands_in(file: Path, line: int, text: str, variables: Dict[str, str]) ->
         yield DocCommand(file, line, text, tool, [w for w in argv if w != ELLIPSIS], ELLIPSIS in argv)
 
 
-def _error_command(file: Path, line: int, text: str, why: str) -> DocCommand:
-    return DocCommand(file, line, text, tool="", argv=[why], elided=False)
+def _unreadable(file: Path, line: int, text: str, why: str) -> DocCommand:
+    return DocCommand(file, line, text, tool="", argv=[], elided=False, problem=why)
 
 
 def split_markdown(text: str) -> tuple:
@@ -176,7 +178,7 @@ def _block_commands(file: Path, block: List[tuple]) -> List[DocCommand]:
             commands += _commands_in(file, n, text, variables)
         except ValueError as e:      # unbalanced quotes, an unset variable
             if "idle" in text:
-                commands.append(_error_command(file, n, text, str(e)))
+                commands.append(_unreadable(file, n, text, str(e)))
     return commands
 
 
@@ -192,7 +194,7 @@ def _inline_commands(file: Path, prose: str) -> List[DocCommand]:
                 command.elided = True    # prose names a tool with some of its flags, not a whole command
                 commands.append(command)
         except ValueError as e:
-            commands.append(_error_command(file, line, span, str(e)))
+            commands.append(_unreadable(file, line, span, str(e)))
     return commands
 
 
@@ -221,7 +223,6 @@ def _accepting_placeholders(type_fn):
 def build_doc_parser(tool: str, partial: bool = False) -> argparse.ArgumentParser:
     """The tool's own parser, where a placeholder value passes any type (but no fixed choice) and flags are
     not abbreviated; `partial`: no flag is required (argparse reports a missing one before an unknown one)."""
-    import importlib
     module = _tool_modules().get(tool)
     if module is None:
         raise LookupError(f"{tool} is not a console script of this project (known: {', '.join(sorted(_tool_modules()))})")
@@ -240,8 +241,8 @@ def build_doc_parser(tool: str, partial: bool = False) -> argparse.ArgumentParse
 
 def check_command(command: DocCommand) -> Optional[str]:
     """None when the tool's parser accepts the command, else why not (one line)."""
-    if not command.tool:
-        return command.argv[0]
+    if command.problem:
+        return command.problem
     try:
         parser = build_doc_parser(command.tool, partial=command.elided)
     except LookupError as e:
@@ -268,6 +269,11 @@ def test_the_docs_hold_commands_of_every_tool():
     """The extractor finds something: a broken extractor would pass every doc silently."""
     tools = {c.tool for c in _all_commands()}
     assert tools >= set(TOOLS), f"no documented command of {sorted(set(TOOLS) - tools)} was found"
+
+
+def test_the_readme_stays_a_front_page():
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= 300, f"README.md has {lines} lines: move the detail to a docs/ page and link it (at most 300)"
 
 
 def test_every_documented_command_parses():
