@@ -6,7 +6,8 @@ whose program is an idle-* tool or `python -m idlevit.cli.<tool>` (torchrun too)
 continuations, splitting at `&&`, `||`, `;` and `|`, and expanding the shell variables the block sets
 (`TINY="..."`, `for r in 1.0 0.9; do`: the first value). Outside code blocks, an inline code span that starts
 with an idle-* tool and has at least one flag (a bare `idle-export` or `idle-runtime macs` in prose is a name);
-such a span may leave out the tool's required flags, but each flag it writes needs its value.
+such a span may leave out the tool's required flags, and its last flag may stand without its value
+(`idle-export --ckpt` names a flag), but every value it writes must be valid.
 Placeholders: `<name>` stands for any value that has no fixed choices, and `...` for flags left out (the
 command is then not held to its required flags). A deprecated flag name fails too: the docs show the current
 ones. Nothing runs: the parsers are built as `--help` builds them (no torch, no onnx).
@@ -239,6 +240,15 @@ def build_doc_parser(tool: str, partial: bool = False) -> argparse.ArgumentParse
     return parser
 
 
+def _value_for_last_flag(parser: argparse.ArgumentParser, argv: List[str]) -> List[str]:
+    """A prose span that ends in a flag taking a value (`idle-export --ckpt`): that flag with a stand-in value."""
+    for p in _parsers(parser):
+        action = p._option_string_actions.get(argv[-1]) if argv else None
+        if action is not None and action.nargs != 0:
+            return argv + [action.choices[0] if action.choices else PLACEHOLDER]
+    return argv
+
+
 def check_command(command: DocCommand) -> Optional[str]:
     """None when the tool's parser accepts the command, else why not (one line)."""
     if command.problem:
@@ -247,10 +257,11 @@ def check_command(command: DocCommand) -> Optional[str]:
         parser = build_doc_parser(command.tool, partial=command.elided)
     except LookupError as e:
         return str(e)
+    argv = _value_for_last_flag(parser, command.argv) if command.elided else command.argv
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            parser.parse_args(command.argv)
+            parser.parse_args(argv)
         except SystemExit as e:
             if e.code == 0:          # --help
                 return None
@@ -283,7 +294,7 @@ def test_every_documented_command_parses():
 
 DOC_SAMPLE = """\
 Prose: `idle-export --keep-ratio 0.7 --no-such-flag`, `idle-export` as a name, `idle-fp16 --converter onnxconverter`,
-`idle-train --no-such-flag` (which has a required group).
+`idle-train --no-such-flag` (which has a required group), `idle-runtime parity --precision`, `idle-export --ckpt`.
 
 ```bash
 TINY="--model deit_tiny_patch16_224 --img-size 32"
@@ -310,9 +321,11 @@ def test_the_check_catches_bad_flags_and_choices(tmp_path):
     commands = extract_commands(tmp_path / "sample.md", DOC_SAMPLE)
     verdict = {(c.line, " ".join([c.tool] + c.argv)): check_command(c) for c in commands}
     bad = {key: why for key, why in verdict.items() if why}
-    assert [line for line, _ in verdict] == [1, 1, 2, 6, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    assert [line for line, _ in verdict] == [1, 1, 2, 2, 2, 6, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16]
     assert [line for line, _ in bad] == [1, 2, 6, 8, 10, 11, 14, 15, 16], verdict
     assert verdict[(1, "idle-fp16 --converter onnxconverter")] is None   # an inline span need not name the required --onnx
+    assert verdict[(2, "idle-runtime parity --precision")] is None       # nor the value of its last flag
+    assert verdict[(2, "idle-export --ckpt")] is None
     assert "--no-such-flag" in bad[(1, "idle-export --keep-ratio 0.7 --no-such-flag")]
     assert "--no-such-flag" in bad[(2, "idle-train --no-such-flag")]
     assert "sideways" in bad[(6, "idle-train --model deit_tiny_patch16_224 --img-size 32 --synthetic --epochs 1 "
