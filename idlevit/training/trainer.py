@@ -42,6 +42,7 @@ class TrainResult:
     start: Dict                         # teacher and student accuracy before training
     output: str
     final_checkpoint: Optional[str]     # model.pth (rank 0 only; None on other ranks)
+    projectors: Optional[nn.Module] = None   # --feature-kd projector-ensemble: trained, not in model.pth
 
     @property
     def final(self) -> Dict:
@@ -329,4 +330,4 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
         ckpt_io.save_atomic({"model": student.state_dict(), "args": args, "start": start, "history": history}, final)
         log.info("wrote %s (weights for idle-export --ckpt) and %s", final, last_path)
     barrier(env)
-    return TrainResult(student.eval(), history, start, cfg.output, final)
+    return TrainResult(student.eval(), history, start, cfg.output, final, projectors)
