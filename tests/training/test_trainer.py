@@ -180,7 +180,8 @@ def test_projector_ensemble_run_sigkilled_after_epoch_1_resumes_bit_exact(tmp_pa
     straight = train(tiny_config(tmp_path / "straight", **common))
 
     cfg = tiny_config(tmp_path / "resumed", **common)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", SIGKILL_AFTER_EPOCH_1, json.dumps(dataclasses.asdict(cfg))],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
