@@ -29,9 +29,15 @@ from idlevit.training import TrainConfig, train  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    p = task_parser(__doc__.split("\n\n")[0])
     p.add_argument("--keep-ratios", type=float, nargs="+", default=[0.7, 0.5], help="keep ratios (default: 0.7 0.5)")
+    return p.parse_args(argv)
+
+
+def task_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every synthetic-task replication shares: seeds, task, ViT shape, baseline and fine-tune budget."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     p.add_argument("--img-size", type=int, default=48, help="image size (default: 48)")
     p.add_argument("--model-kwargs", default="patch_size=8,embed_dim=48,depth=4,num_heads=3",
                    help="ViT shape on deit_tiny (default: patch_size=8,embed_dim=48,depth=4,num_heads=3)")
@@ -46,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     p.add_argument("--work", default=None, help="folder for the runs' checkpoints (default: a temporary folder)")
     p.add_argument("--json", default=None, help="write every number to this JSON file (default: none)")
-    return p.parse_args(argv)
+    return p
 
 
 def shape_kwargs(text: str) -> dict:
@@ -72,6 +78,13 @@ def run(cfg: TrainConfig, label: str, times: dict):
     return result
 
 
+def train_baseline(args, seed: int, folder: str, times: dict):
+    """The plain ViT from scratch, CE only: the fine-tuning runs' starting point and teacher."""
+    return run(base_config(args, seed, os.path.join(folder, "base"), keep_ratio=1.0, epochs=args.base_epochs,
+                           lr=args.base_lr, min_lr=1e-5, warmup_epochs=1, alpha=0.0, beta=0.0, theta=0.0),
+               "baseline ViT (from scratch)", times)
+
+
 def executed_mmacs(args, variant: str, keep_ratio: float) -> float:
     """Executed MMACs per image of the eval forward (FlopCounterMode), for the table."""
     from idlevit.runtime.macs import count_executed_macs
@@ -89,9 +102,7 @@ def replicate(args) -> dict:
         times = results["times_s"].setdefault(str(seed), {})
         per_seed = results["seeds"][str(seed)] = {}
         folder = os.path.join(work, f"seed{seed}")
-        base = run(base_config(args, seed, os.path.join(folder, "base"), keep_ratio=1.0, epochs=args.base_epochs,
-                               lr=args.base_lr, min_lr=1e-5, warmup_epochs=1, alpha=0.0, beta=0.0, theta=0.0),
-                   "baseline ViT (from scratch)", times)
+        base = train_baseline(args, seed, folder, times)
         per_seed["baseline"] = base.final["val"]["top1"]
         ckpt = base.final_checkpoint
         # control: the plain ViT fine-tuned the same way, so the gain of extra training alone is visible
@@ -152,22 +163,29 @@ def tables(results: dict, args) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    return run_experiment(parse_args(argv), replicate, tables)
+
+
+def run_experiment(args, replicate_fn, tables_fn) -> int:
+    """Run `replicate_fn(args)`, print `tables_fn(results, args)` with the wall and CPU time, write the JSON."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.simplefilter("ignore")            # the baseline starts from seeded random weights on purpose
     torch.set_num_threads(args.threads)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    results = replicate(args)
+    load0 = os.getloadavg()
+    results = replicate_fn(args)
     results["wall_s"] = round(time.perf_counter() - t0, 1)
     results["cpu_s"] = round(time.process_time() - cpu0, 1)     # the machine is shared: CPU time is the cost
+    results["load_average"] = {"start": [round(x, 2) for x in load0], "end": [round(x, 2) for x in os.getloadavg()]}
     results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "cpu_count": os.cpu_count(), "torch_threads": args.threads, "torch": torch.__version__}
     results["args"] = vars(args)
-    text = tables(results, args)
+    text = tables_fn(results, args)
     print()
     print(text)
     print(f"\nwall time {results['wall_s'] / 60:.1f} min (CPU time {results['cpu_s'] / 60:.1f} min) on "
-          f"{results['machine']['processor']}, {args.threads} torch thread(s), {os.cpu_count()} CPUs")
+          f"{results['machine']['processor']}, {args.threads} torch thread(s), {os.cpu_count()} CPUs; "
+          f"load average {results['load_average']['start']} at start, {results['load_average']['end']} at end")
     if args.json:
         with open(args.json + ".tmp", "w") as f:
             json.dump({**results, "table": text}, f, indent=2)

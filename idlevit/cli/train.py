@@ -6,7 +6,7 @@ import ast
 import os
 from typing import Optional, Sequence
 
-from ..training.config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, VARIANTS, TrainConfig
+from ..training.config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, FEATURE_KDS, PROJECTOR_ACTS, VARIANTS, TrainConfig
 from .common import ArgumentParser, add_json_flag, add_model_args, print_table, run_cli, write_json
 
 D = TrainConfig()   # defaults live in one place: the paper's recipe
@@ -25,7 +25,8 @@ def model_kwarg(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="idle-train", description="Fine-tune IdleViT from a ViT checkpoint: CE + alpha*KL to "
-                       "the frozen backbone + beta*MSE of [CLS] features + theta*token cut loss (paper eq. 12). "
+                       "the frozen backbone + beta*feature distillation (MSE of [CLS] features, or a projector "
+                       "ensemble) + theta*token cut loss (paper eq. 12). "
                        "Under torchrun it runs DDP. Writes <output>/last.pth, model.pth and log.jsonl.")
     add_model_args(p, keep_ratio=D.keep_ratio)
     p._option_string_actions["--seed"].help = (f"seed of the random weights without --ckpt, of data order, "
@@ -75,10 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"AdamW weight decay, none on biases/norms/tokens (default: {D.weight_decay})")
     g.add_argument("--clip-grad", type=float, default=None, help="gradient-norm clipping (default: off)")
 
-    g = p.add_argument_group("objective (L = CE + alpha*KL + beta*MSE + theta*cut)")
+    g = p.add_argument_group("objective (L = CE + alpha*KL + beta*feature term + theta*cut)")
     g.add_argument("--alpha", type=float, default=D.alpha, help=f"KL-to-teacher weight (default: {D.alpha:g})")
     g.add_argument("--beta", type=float, default=D.beta,
-                   help=f"weight of the MSE of L2-normalised [CLS] features (default: {D.beta:g})")
+                   help=f"weight of the feature term (--feature-kd) (default: {D.beta:g})")
+    g.add_argument("--feature-kd", choices=FEATURE_KDS, default=D.feature_kd,
+                   help="feature term: mse = MSE of the L2-normalised [CLS] features (paper); projector-ensemble = "
+                        "1 - cos(teacher feature, mean of --projectors linear projections of the student's), "
+                        "the projectors training with the student and kept out of model.pth; its published "
+                        f"weight is 25 (default: {D.feature_kd})")
+    g.add_argument("--projectors", type=int, default=D.projectors,
+                   help=f"projectors in the ensemble of --feature-kd projector-ensemble (default: {D.projectors})")
+    g.add_argument("--projector-act", choices=PROJECTOR_ACTS, default=D.projector_act,
+                   help="activation after each projector: relu as published, none for post-norm ViT features, "
+                        f"which have negative entries (default: {D.projector_act})")
     g.add_argument("--theta", type=float, default=D.theta, help=f"token cut loss weight (default: {D.theta:g})")
     g.add_argument("--cut-loss", choices=CUT_LOSSES, default=D.cut_loss,
                    help=f"cut-loss terms: paper = inter + intra (default: {D.cut_loss})")

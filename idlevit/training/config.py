@@ -10,6 +10,8 @@ CUT_LOSSES = ("paper", "inter", "intra", "none")
 ATTN_MAPS = ("mean_softmax", "softmax_mean_logits")
 VARIANTS = ("idle", "prune")
 AMP_DTYPES = ("float16", "bfloat16")
+FEATURE_KDS = ("mse", "projector-ensemble")
+PROJECTOR_ACTS = ("relu", "none")
 
 # the only settings --resume may change: where the run lives and how it reports. Every other one changes
 # the weights the run ends with: the model, its checkpoint and image size; the data; the schedule and
@@ -62,6 +64,9 @@ class TrainConfig:
     theta: float = 20.0
     cut_loss: str = "paper"
     attn_map: str = "mean_softmax"
+    feature_kd: str = "mse"           # the beta term: MSE of normalised features, or a projector ensemble
+    projectors: int = 3               # projector-ensemble size
+    projector_act: str = "relu"       # after each projector: "relu" (published) or "none"
     # augmentation (DeiT)
     no_aug: bool = False
     aa: Optional[str] = "rand-m9-mstd0.5-inc1"

@@ -46,17 +46,20 @@ class MaskedForward(nn.Module):
     """`model.forward_masked` as a module forward returning a tuple, so DDP can wrap it.
 
     DDP synchronises gradients only for computations run through its own forward, and walks
-    tuples (not dataclasses) for tensors.
+    tuples (not dataclasses) for tensors. So the training-only projectors of feature distillation
+    run here too: the features returned are the projected ones when `projectors` is given.
     """
 
-    def __init__(self, model: nn.Module, attn_map: str = "mean_softmax"):
+    def __init__(self, model: nn.Module, attn_map: str = "mean_softmax", projectors: Optional[nn.Module] = None):
         super().__init__()
         self.model = model
         self.attn_map = attn_map
+        self.projectors = projectors
 
     def forward(self, x: torch.Tensor):
         out = self.model.forward_masked(x, attn_map=self.attn_map)
-        return out.logits, out.features, out.attn_maps, out.masks
+        features = out.features if self.projectors is None else self.projectors(out.features)
+        return out.logits, features, out.attn_maps, out.masks
 
 
 @torch.no_grad()

@@ -22,15 +22,17 @@ from ..fileio import atomic_output, make_output_dir, remove_stale_temps
 from ..limits import check_count, check_finite
 from ..models.schedule import KeepSchedule
 from . import checkpointing as ckpt_io
-from .config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, VARIANTS, TrainConfig, resume_keys
+from .config import (AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, FEATURE_KDS, PROJECTOR_ACTS, VARIANTS, TrainConfig,
+                     resume_keys)
 from .data import build_datasets, build_loaders, build_mixup, resolve_num_classes
 from .distributed import DistEnv, all_reduce_sum, barrier, cleanup, init_distributed
 from .losses import DistillationLoss
+from .projectors import build_projectors
 from .student import MaskedForward, build_student, build_teacher, teacher_outputs
 
 log = logging.getLogger("idlevit.training")
 LOG_NAME = "log.jsonl"
-TERMS = ("total", "ce", "kl", "mse", "cut")
+TERMS = ("total", "ce", "kl", "feature", "cut")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainResult:
     start: Dict                         # teacher and student accuracy before training
     output: str
     final_checkpoint: Optional[str]     # model.pth (rank 0 only; None on other ranks)
+    projectors: Optional[nn.Module] = None   # --feature-kd projector-ensemble: trained, not in model.pth
 
     @property
     def final(self) -> Dict:
@@ -55,10 +58,12 @@ def check_config(cfg: TrainConfig) -> None:
     except ValueError as e:
         raise UserError(str(e)) from None
     for name, value, allowed in (("--cut-loss", cfg.cut_loss, CUT_LOSSES), ("--attn-map", cfg.attn_map, ATTN_MAPS),
-                                 ("--variant", cfg.variant, VARIANTS), ("--amp-dtype", cfg.amp_dtype, AMP_DTYPES)):
+                                 ("--variant", cfg.variant, VARIANTS), ("--amp-dtype", cfg.amp_dtype, AMP_DTYPES),
+                                 ("--feature-kd", cfg.feature_kd, FEATURE_KDS),
+                                 ("--projector-act", cfg.projector_act, PROJECTOR_ACTS)):
         if value not in allowed:
             raise UserError(f"{name} {value!r} is not one of {', '.join(allowed)}")
-    for name in ("epochs", "batch_size", "synthetic_size", "synthetic_val_size"):
+    for name in ("epochs", "batch_size", "synthetic_size", "synthetic_val_size", "projectors"):
         check_count(getattr(cfg, name), _flag(name))
     for name in ("workers", "synthetic_clutter", "warmup_epochs"):
         check_count(getattr(cfg, name), _flag(name), minimum=0)
@@ -79,6 +84,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def add_param_groups(optimizer, module: nn.Module, weight_decay: float) -> None:
+    """`module`'s parameters as parameter groups of their own, decayed as timm decays the student's:
+    matrices by `weight_decay`, biases (1-d) not at all."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer.add_param_group({"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay})
+    optimizer.add_param_group({"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0})
+
+
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     """Independent seed per (run seed, epoch, rank): an epoch's randomness does not depend on history."""
     return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
@@ -97,9 +110,12 @@ def prepare_output(cfg: TrainConfig, env: DistEnv) -> None:
 
 
 def check_resume_args(saved: Dict, cfg: TrainConfig, path: str) -> None:
-    """Refuse a resume whose settings differ from the run's: the result would match neither run."""
-    now = dataclasses.asdict(cfg)
-    changed = [key for key in resume_keys() if saved.get(key) != now[key]]
+    """Refuse a resume whose settings differ from the run's: the result would match neither run.
+
+    A setting that a checkpoint lacks did not exist when it was written: that run had its default."""
+    now, default = dataclasses.asdict(cfg), dataclasses.asdict(TrainConfig())
+    saved = {key: saved.get(key, default[key]) for key in resume_keys()}
+    changed = [key for key in resume_keys() if saved[key] != now[key]]
     if changed:
         key = changed[0]
         more = f" (and {', '.join(changed[1:])})" if changed[1:] else ""
@@ -221,8 +237,12 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
 
     num_classes = resolve_num_classes(cfg)
     student, source = build_student(cfg, num_classes, warn_random=env.is_main and not cfg.resume)
-    loss_fn = DistillationLoss(cfg.alpha, cfg.beta, cfg.theta, cfg.cut_loss, cfg.mixup_active, cfg.smoothing)
+    loss_fn = DistillationLoss(cfg.alpha, cfg.beta, cfg.theta, cfg.cut_loss, cfg.mixup_active, cfg.smoothing,
+                               cfg.feature_kd)
     teacher = build_teacher(cfg, num_classes).to(env.device) if loss_fn.needs_teacher else None
+    projectors = None
+    if cfg.feature_kd == "projector-ensemble" and cfg.beta:
+        projectors = build_projectors(student, teacher, cfg.projectors, cfg.projector_act, cfg.seed).to(env.device)
     student.to(env.device)
     datasets = build_datasets(cfg, student, num_classes)
     train_loader, sampler, val_loader = build_loaders(datasets, per_process, cfg, env)
@@ -231,6 +251,8 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
     optimizer = create_optimizer_v2(student, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if projectors is not None:
+        add_param_groups(optimizer, projectors, cfg.weight_decay)   # before the scheduler reads the groups
     scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", num_epochs=cfg.epochs, min_lr=cfg.min_lr,
                                        warmup_lr=cfg.warmup_lr, warmup_epochs=cfg.warmup_epochs,
                                        step_on_epochs=False, updates_per_epoch=len(train_loader))
@@ -240,6 +262,11 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
     start_epoch, history, start = 0, [], {}
     if state is not None:
         student.load_state_dict(state["model"])
+        if projectors is not None:
+            if "projectors" not in state:
+                raise UserError(f"{last_path} holds no projectors although its run used --feature-kd "
+                                "projector-ensemble: the file is damaged; start a new run in another --output")
+            projectors.load_state_dict(state["projectors"])
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scheduler"):
             scheduler.load_state_dict(state["scheduler"])
@@ -264,7 +291,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
             log.info("before training: student top-1 %.2f%%%s", start["student"]["top1"],
                      f", teacher top-1 {start['teacher']['top1']:.2f}%" if teacher is not None else "")
 
-    forward = MaskedForward(student, cfg.attn_map)
+    forward = MaskedForward(student, cfg.attn_map, projectors)
     if env.distributed:
         from torch.nn.parallel import DistributedDataParallel
         forward = DistributedDataParallel(forward, device_ids=[env.local_rank] if env.device.type == "cuda" else None)
@@ -284,11 +311,15 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
                   "images_per_s": round(len(train_loader) * cfg.batch_size / seconds, 1)}
         history.append(record)
         if env.is_main:
+            extra = {"history": history, "start": start}
+            if projectors is not None:     # resume state only: model.pth stays the plain timm model
+                extra["projectors"] = projectors.state_dict()
             ckpt_io.save_atomic(ckpt_io.training_state(student, optimizer, scheduler, scaler, epoch + 1, args,
-                                                       {"history": history, "start": start}), last_path)
+                                                       extra), last_path)
             append_log(log_path, record)
-            log.info("epoch %d/%d: loss %.4f (ce %.4f kl %.4f mse %.5f cut %.4f), val top-1 %.2f%% top-5 %.2f%%",
-                     epoch + 1, cfg.epochs, *(terms[t] for t in TERMS), record["val"]["top1"], record["val"]["top5"])
+            log.info("epoch %d/%d: loss %.4f (ce %.4f kl %.4f %s %.5f cut %.4f), val top-1 %.2f%% top-5 %.2f%%",
+                     epoch + 1, cfg.epochs, terms["total"], terms["ce"], terms["kl"], cfg.feature_kd,
+                     terms["feature"], terms["cut"], record["val"]["top1"], record["val"]["top5"])
         barrier(env)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, record)
@@ -299,4 +330,4 @@ def _train(cfg: TrainConfig, env: DistEnv, on_epoch_end) -> TrainResult:
         ckpt_io.save_atomic({"model": student.state_dict(), "args": args, "start": start, "history": history}, final)
         log.info("wrote %s (weights for idle-export --ckpt) and %s", final, last_path)
     barrier(env)
-    return TrainResult(student.eval(), history, start, cfg.output, final)
+    return TrainResult(student.eval(), history, start, cfg.output, final, projectors)

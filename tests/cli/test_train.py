@@ -124,6 +124,7 @@ def test_every_option_says_its_default():
     (["--img-size", "0"], ["--img-size 0 is not a positive image size"]),
     (["--model-kwargs", "depth=abc"], ["model argument depth='abc' is not a number", "depth=12"]),
     (["--model-kwargs", "qkv_bias=maybe"], ["model argument qkv_bias='maybe' is not True or False"]),
+    (["--feature-kd", "projector-ensemble", "--projectors", "0"], ["--projectors 0 must be >= 1"]),
 ])
 def test_bad_numbers_and_sizes_are_one_line_before_any_work(tmp_path, capsys, flags, words):
     code = main(tiny_cli_args(tmp_path / "run", *flags))
@@ -142,3 +143,53 @@ def test_lvvit_fine_tunes_with_distillation_and_cut_loss(tmp_path):
     model, _ = create_idlevit("idlevit_lvvit_s", keep_ratio=0.5, ckpt=str(tmp_path / "run" / "model.pth"),
                               img_size=64, num_classes=10, embed_dim=32, depth=4, num_heads=2)
     assert model.keep_tokens == [None, 8, 4, 2]
+
+
+def test_projector_ensemble_flags_train_and_stay_out_of_the_weights(tmp_path):
+    import timm
+    run = tmp_path / "run"
+    assert main(tiny_cli_args(run, "--epochs", "1", "--feature-kd", "projector-ensemble", "--beta", "25",
+                              "--projectors", "4", "--projector-act", "none")) == 0
+    log = [json.loads(line) for line in open(run / "log.jsonl")]
+    assert 0 < log[1]["train"]["feature"] < 2 and log[1]["train"]["kl"] > 0
+    state = torch.load(run / "last.pth", weights_only=True)
+    assert (state["args"]["feature_kd"], state["args"]["projectors"], state["args"]["projector_act"]) == \
+        ("projector-ensemble", 4, "none")
+    assert len([k for k in state["projectors"] if k.endswith("weight")]) == 4
+    plain = timm.create_model("deit_tiny_patch16_224", img_size=32, num_classes=10, **TINY_KW)
+    plain.load_state_dict(torch.load(run / "model.pth", weights_only=True)["model"], strict=True)
+
+
+def _documented_commands(path, program):
+    """The `program ...` commands of a docs page's bash blocks, continuation lines joined, as argv lists."""
+    import re
+    import shlex
+    text = open(path).read()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip().startswith(program):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_the_feature_distillation_page_documents_real_flags(monkeypatch):
+    import importlib.util
+    import os
+    import sys
+
+    from idlevit.cli.train import build_parser, config_from_args
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    page = os.path.join(root, "docs", "feature-distillation.md")
+    commands = _documented_commands(page, "idle-train")
+    assert len(commands) == 2
+    for argv in commands:
+        cfg = config_from_args(build_parser().parse_args(argv))
+        assert cfg.feature_kd == "projector-ensemble" and cfg.beta == 25.0
+    (script, *argv), = _documented_commands(page, "python")
+    monkeypatch.setattr(sys, "path", list(sys.path))       # the script puts its folders first on the path
+    spec = importlib.util.spec_from_file_location("replicate_feature_kd", os.path.join(root, script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(argv)
+    assert args.seeds == [0, 1, 2] and args.json == "experiments/results/feature_kd.json"

@@ -45,7 +45,7 @@ def test_total_is_the_weighted_sum_and_cut_loss_comes_from_the_masked_forward(pa
     assert torch.allclose(terms.cut, TokenCutLoss(part)(out.attn_maps, out.masks))
     assert terms.cut > 0
     assert torch.allclose(terms.ce, F.cross_entropy(out.logits, y))
-    assert torch.allclose(terms.total, terms.ce + 5 * terms.kl + 500 * terms.mse + 20 * terms.cut)
+    assert torch.allclose(terms.total, terms.ce + 5 * terms.kl + 500 * terms.feature + 20 * terms.cut)
     terms.total.backward()
     assert student.blocks[1].attn.qkv.weight.grad.abs().sum() > 0
 
@@ -56,7 +56,7 @@ def test_student_equal_to_teacher_has_no_distillation_loss():
     out = model.forward_masked(x)
     terms = DistillationLoss(cut_loss="paper")(out.logits, out.features, out.attn_maps, out.masks, y,
                                               out.logits, out.features)
-    assert terms.kl.abs() < 1e-6 and terms.mse.abs() < 1e-10 and terms.cut == 0   # r = 1: no idle block
+    assert terms.kl.abs() < 1e-6 and terms.feature.abs() < 1e-10 and terms.cut == 0   # r = 1: no idle block
     assert torch.allclose(terms.total, terms.ce, atol=1e-5)
 
 
@@ -67,5 +67,5 @@ def test_zero_weights_need_no_teacher_and_cut_none_is_zero():
     loss = DistillationLoss(alpha=0, beta=0, theta=20, cut_loss="none")
     assert not loss.needs_teacher
     terms = loss(out.logits, out.features, out.attn_maps, out.masks, y)
-    assert terms.cut == 0 and terms.kl == 0 and terms.mse == 0
+    assert terms.cut == 0 and terms.kl == 0 and terms.feature == 0
     assert torch.allclose(terms.total, terms.ce)

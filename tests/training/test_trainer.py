@@ -140,3 +140,87 @@ def test_checkpoints_use_the_umask_and_killed_writes_are_cleaned_on_start(tmp_pa
     for name in ("last.pth", "model.pth", "log.jsonl"):
         assert (run / name).stat().st_mode & 0o777 == 0o644, name
     assert sorted(os.listdir(run)) == ["last.pth", "log.jsonl", "model.pth"]
+
+
+# a run that SIGKILLs itself right after epoch 1's checkpoint: no cleanup, no flush, as `kill -9` would
+SIGKILL_AFTER_EPOCH_1 = """
+import dataclasses, json, os, signal, sys, warnings
+import torch
+from idlevit.training import TrainConfig, train
+warnings.simplefilter("ignore")
+torch.set_num_threads(1)
+def hook(epoch, record):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+train(TrainConfig(**json.loads(sys.argv[1])), on_epoch_end=hook)
+"""
+
+
+def _tensors_equal(a, b):
+    """Deep equality of nested dicts/lists of tensors and plain values, tensors bit for bit."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_tensors_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("activation", ["relu", "none"])
+def test_projector_ensemble_run_sigkilled_after_epoch_1_resumes_bit_exact(tmp_path, activation):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import timm
+    common = dict(epochs=3, feature_kd="projector-ensemble", beta=25.0, projectors=2, projector_act=activation,
+                  drop_path=0.1, synthetic_size=96, synthetic_val_size=32, warmup_epochs=1)
+    straight = train(tiny_config(tmp_path / "straight", **common))
+
+    cfg = tiny_config(tmp_path / "resumed", **common)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", SIGKILL_AFTER_EPOCH_1, json.dumps(dataclasses.asdict(cfg))],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert torch.load(tmp_path / "resumed" / "last.pth", weights_only=True)["epoch"] == 1
+    assert not (tmp_path / "resumed" / "model.pth").exists()
+    resumed = train(dataclasses.replace(cfg, resume=True))
+
+    a, b = straight.student.state_dict(), resumed.student.state_dict()
+    assert _tensors_equal(a, b), "resumed weights differ from the uninterrupted run"
+    assert _tensors_equal(straight.projectors.state_dict(), resumed.projectors.state_dict())
+    last_a, last_b = (torch.load(tmp_path / run / "last.pth", weights_only=True) for run in ("straight", "resumed"))
+    assert _tensors_equal(last_a["projectors"], last_b["projectors"])
+    assert _tensors_equal(last_a["optimizer"], last_b["optimizer"])        # Adam moments of the projectors too
+    assert len(last_a["optimizer"]["param_groups"]) == 4                     # student: 2 groups, projectors: 2
+    assert _comparable(resumed.history) == _comparable(straight.history)
+
+    # the log carries the feature term; the weights are the plain timm model and nothing else
+    lines = [json.loads(line) for line in open(tmp_path / "resumed" / "log.jsonl")]
+    assert [r["epoch"] for r in lines] == [0, 1, 2, 3]
+    assert all(0 < r["train"]["feature"] < 2 for r in lines[1:])
+    assert lines[3]["train"]["feature"] < lines[1]["train"]["feature"]
+    weights = torch.load(tmp_path / "resumed" / "model.pth", weights_only=True)["model"]
+    assert not [k for k in weights if k.startswith("projectors")]
+    plain = timm.create_model("deit_tiny_patch16_224", img_size=32, num_classes=10, patch_size=8, embed_dim=32,
+                              depth=4, num_heads=2)
+    plain.load_state_dict(weights, strict=True)
+    assert set(last_b["projectors"]) == {f"projectors.{i}.{p}" for i in range(2) for p in ("weight", "bias")}
+
+
+def test_resume_refuses_a_changed_feature_term_and_reads_older_checkpoints_as_mse(tmp_path):
+    from idlevit.errors import UserError
+    from idlevit.training.trainer import check_resume_args
+    cfg = tiny_config(tmp_path / "run")
+    saved = dataclasses.asdict(cfg)
+    older = {k: v for k, v in saved.items() if k not in ("feature_kd", "projectors", "projector_act")}
+    check_resume_args(older, cfg, "last.pth")          # written before the flags existed: the defaults
+    for change in (dict(feature_kd="projector-ensemble"), dict(projectors=4), dict(projector_act="none")):
+        key = next(iter(change))
+        with pytest.raises(UserError, match=f"--resume: {key} is "):
+            check_resume_args(saved, dataclasses.replace(cfg, **change), "last.pth")
+        with pytest.raises(UserError, match=f"--resume: {key} is "):
+            check_resume_args(older, dataclasses.replace(cfg, **change), "last.pth")
