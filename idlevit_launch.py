@@ -17,6 +17,7 @@ from functools import partial
 from typing import Optional, Sequence
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _on_sigint(signum, frame) -> None:
@@ -36,11 +37,21 @@ def _on_sigint(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (a `kill`, a job scheduler, a container stop): unwind like Ctrl-C, so that every `finally` and `with`
+    runs (a server the tool started is stopped, temporary files go), and exit with 128 + 15."""
+    sys.stderr.write("error: terminated\n")
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def launch(module: str, argv: Optional[Sequence[str]] = None) -> int:
     """`idlevit.cli.<module>.main(argv)`, with Ctrl-C during the import answered in one line."""
-    # not where SIGINT is ignored (a background job of a script): that choice is the caller's
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _on_sigint)
+    # not where a signal is ignored (a background job of a script): that choice is the caller's
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _on_sigint)
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         main = importlib.import_module(f"idlevit.cli.{module}").main
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -34,6 +35,35 @@ def keep_ratio_arg(text: str) -> float:
         return check_keep_ratio(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def whole_number_arg(minimum: int = 1, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """argparse type: a whole number in [minimum, maximum], refused while the flags are parsed (before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            top = f" to {maximum}" if maximum is not None else " or more"
+            raise argparse.ArgumentTypeError(f"{text} is not a whole number from {minimum}{top}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def positive_float_arg(text: str) -> float:
+    """argparse type: a finite number > 0 (a latency target, a time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number: pass e.g. 50")
+    return value
+
+
+THREADS_ARG = whole_number_arg(1, 1024)   # every --threads flag
 
 
 class DeprecatedAlias(argparse.Action):
