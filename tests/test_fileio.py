@@ -86,6 +86,30 @@ def test_output_folder_errors_are_one_line(tmp_path):
         make_output_dir("/proc/idlevit-test", "--onnx-dir")
 
 
+NESTED_WRITER = ("import sys, time\n"
+                 "from idlevit.fileio import atomic_output\n"
+                 "with atomic_output(sys.argv[1], suffix='.onnx') as tmp:\n"      # idle-export's workflow
+                 "    with atomic_output(tmp, suffix='.onnx') as inner:\n"         # the exporter inside it
+                 "        open(inner, 'w').write('half a model')\n"
+                 "        print('writing', flush=True)\n"
+                 "        time.sleep(120)\n")
+
+
+def test_sigkilled_nested_writer_leaves_temps_of_temps_that_the_next_write_removes(tmp_path):
+    out = tmp_path / "t.onnx"
+    proc = subprocess.Popen([sys.executable, "-c", NESTED_WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    left = _hidden(tmp_path)
+    assert len(left) == 2 and any(name.startswith("..t.onnx.tmp-") for name in left)
+    check_output_path(str(out))
+    assert _hidden(tmp_path) == []
+
+
 def test_temps_of_temps_and_staged_folders_of_killed_writers_are_removed(tmp_path):
     """A library writing its output atomically into our temp path makes `..x.tmp-...tmp-...`; the next run of x
     removes it, and a staged folder, once their writers are gone; a live writer's stay."""
