@@ -24,6 +24,14 @@ from .errors import UserError
 _HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
 
 
+def check_input_file(path: str, what: str, fix: str, missing: str = "not found") -> None:
+    """One-line UserError when input `path` is a folder or missing: "<what> <path> is a folder...: <fix>"."""
+    if os.path.isdir(path):
+        raise UserError(f"{what} {path} is a folder, not a file: {fix}")
+    if not os.path.isfile(path):
+        raise UserError(f"{what} {path} {missing}: {fix}")
+
+
 def check_output_path(path: str) -> None:
     """Fail early (before any work) when `path` cannot be written; remove what killed writes of it left."""
     folder = os.path.dirname(os.path.abspath(path)) or "."

@@ -14,7 +14,7 @@ import warnings
 from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
+from ..fileio import atomic_output, check_input_file, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
 from ..models.names import DEFAULT_MODEL
 from ..models.schedule import DEFAULT_KEEP_RATIO
 
@@ -141,8 +141,8 @@ def model_from_args(args, **kwargs):
 def check_input_files(**flags: Optional[str]) -> None:
     """Fail before any work when a file flag (`onnx="m.onnx"` for --onnx) names no file."""
     for name, path in flags.items():
-        if path is not None and not os.path.isfile(path):
-            raise UserError(f"--{name.replace('_', '-')} {path} does not exist: pass an existing file")
+        if path is not None:
+            check_input_file(path, f"--{name.replace('_', '-')}", "pass an existing file", "does not exist")
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -41,7 +41,9 @@ def add_triton_parser(sub) -> None:
                         "(default: off)")
     p.add_argument("--min-keep-ratio", type=keep_ratio_arg, default=0.5,
                    help="lowest keep ratio the load may push to (default: 0.5)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty -o folder (default: refuse)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a -o folder idle-deploy wrote before; never the current folder, one holding an "
+                        "input, or a folder it did not write (default: refuse a non-empty -o)")
     add_json_flag(p, "the models written")
     p.set_defaults(run=run_triton)
 

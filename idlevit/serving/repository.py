@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import check_replaceable_dir, commit_dir, file_sha256, remove_stale_temps, temp_dir_beside
+from ..fileio import check_input_file, check_replaceable_dir, commit_dir, file_sha256, remove_stale_temps, temp_dir_beside
 from ..limits import check_finite
 from ..onnx_file.elastic import is_keep_input
 from .triton_config import INT32_MAX, UINT64_MAX, ModelConfig, TensorSpec, check_with_triton_schema
@@ -237,8 +237,7 @@ def write_repository(onnx: Sequence[str], out: str, engine: Optional[str] = None
 def _check_engine_file(engine: str, ios: List[OnnxIO]) -> None:
     """The engine exists, and its sidecar says it was built from one of the ONNX files deployed beside it."""
     from ..engines.sidecar import read_sidecar
-    if not os.path.isfile(engine):
-        raise UserError(f"engine {engine} does not exist: build one with idle-trt-build")
+    check_input_file(engine, "--engine", "pass the engine file idle-trt-build wrote")
     sidecar = read_sidecar(engine)
     built_from = {sidecar.onnx_sha256, sidecar.source_onnx_sha256} - {None, ""}
     if not built_from & {file_sha256(io.path) for io in ios}:
@@ -271,5 +270,5 @@ def _check_same_model(ios: List[OnnxIO]) -> None:
             raise UserError(f"{(io if io.elastic else first).path} is elastic and already serves every keep ratio: "
                             "pass it alone with --onnx-files")
         if io.keep_ratio is None or io.keep_ratio == first.keep_ratio:
-            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another --onnx: pass one file per "
+            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another of the --onnx-files: pass one file per "
                             "keep ratio (files written by idle-export --keep-ratio R)")

@@ -224,3 +224,11 @@ def test_engine_built_from_another_onnx_is_refused(tiny_ladder, tmp_path, capsys
     code, err = _cli(capsys, "triton", "--onnx-files", tiny_ladder[1], "--engine", engine, "-o", str(tmp_path / "repo"))
     assert code == 2 and len(err) == 1 and "was not built from the --onnx-files given" in err[0]
     assert not (tmp_path / "repo").exists()
+
+
+def test_a_folder_given_for_a_file_flag_says_so(tiny_ladder, tmp_path, capsys):
+    for argv, words in ((["--onnx-files", str(tmp_path)], f"ONNX file {tmp_path} is a folder"),
+                        (["--onnx-files", tiny_ladder[1], "--engine", str(tmp_path)], f"--engine {tmp_path} is a folder")):
+        code, err = _cli(capsys, "triton", *argv, "-o", str(tmp_path / "repo"))
+        assert code == 2 and len(err) == 1 and words in err[0]
+    assert os.listdir(tmp_path) == []
