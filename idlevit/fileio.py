@@ -78,15 +78,18 @@ def check_replaceable_dir(path: str, force: bool, inputs: Sequence[str] = (), fl
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {flag} {path} ({parent} is missing or not writable, and the folder is staged "
                         "beside it): pass a folder in a place you can write to")
-    if not os.path.isdir(path) or not os.listdir(path):
+    if not os.path.isdir(path):
         return
-    if not force:
-        raise UserError(f"{path} exists and is not empty: remove it, pass another {flag}, or add --force")
     target = os.path.realpath(path)
     for name, other in [("the current folder", os.getcwd())] + [(f"the input {p}", p) for p in inputs]:
         real = os.path.realpath(other)
         if real == target or real.startswith(target.rstrip(os.sep) + os.sep):
-            raise UserError(f"--force would delete {flag} {path}, which is or holds {name}: pass a new folder with {flag}")
+            what = "--force would delete" if force else "writing would replace"
+            raise UserError(f"{what} {flag} {path}, which is or holds {name}: pass a new folder with {flag}")
+    if not os.listdir(path):
+        return
+    if not force:
+        raise UserError(f"{path} exists and is not empty: remove it, pass another {flag}, or add --force")
     if not os.path.isfile(os.path.join(path, OUTPUT_MARKER)):
         raise UserError(f"--force replaces only a folder this tool wrote, and {path} was not (it has no "
                         f"{OUTPUT_MARKER}): remove it yourself or pass a new folder with {flag}")

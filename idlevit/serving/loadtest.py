@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..optional_deps import require
 from .server import TritonInstall, TritonServer
 
 ADAPTIVE = "adaptive"
@@ -193,6 +194,9 @@ def run_modes(repository: str, model: str, modes: Sequence[str], plan: LoadPlan,
     input_shape = read_onnx_io(first).image_input.dims[1:] if first.endswith(".onnx") else None
     if input_shape is None:
         raise UserError("the load test drives ONNX-backed python models: deploy with --runner ort or openvino")
+    # the client library is imported before any server starts: a Ctrl-C inside an import ends the process at once
+    # (see idlevit_launch), which would leave a running server behind
+    require("tritonclient.grpc")
     results = []
     for mode in modes:
         with TritonServer(repository, models=[model], install=install, startup_timeout=startup_timeout) as server:

@@ -232,3 +232,11 @@ def test_a_folder_given_for_a_file_flag_says_so(tiny_ladder, tmp_path, capsys):
         code, err = _cli(capsys, "triton", *argv, "-o", str(tmp_path / "repo"))
         assert code == 2 and len(err) == 1 and words in err[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_an_empty_current_folder_is_not_replaced_either(tiny_ladder, tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    code, err = _cli(capsys, "triton", "--onnx-files", tiny_ladder[1], "-o", ".")
+    assert code == 2 and len(err) == 1 and "current folder" in err[0]
+    assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
