@@ -32,15 +32,15 @@ def check_input_file(path: str, what: str, fix: str, missing: str = "not found")
         raise UserError(f"{what} {path} {missing}: {fix}")
 
 
-def check_output_path(path: str) -> None:
+def check_output_path(path: str, flag: str = "-o") -> None:
     """Fail early (before any work) when `path` cannot be written; remove what killed writes of it left."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
-        raise UserError(f"output folder {folder} does not exist: create it or pass another -o")
+        raise UserError(f"output folder {folder} does not exist: create it or pass another {flag}")
     if not os.access(folder, os.W_OK):
-        raise UserError(f"output folder {folder} is not writable: pass another -o")
+        raise UserError(f"output folder {folder} is not writable: pass another {flag}")
     if os.path.isdir(path):
-        raise UserError(f"output {path} is a folder: pass a file name with -o")
+        raise UserError(f"output {path} is a folder: pass a file name with {flag}")
     remove_stale_temps(path)
 
 

@@ -56,8 +56,9 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError("-o writes a new calib.npz from --images; with --calib there is nothing to write: drop -o")
     if args.calib is not None and args.qdq_output is None:
         raise UserError("--calib without --qdq-output does nothing: pass --qdq-output model.qdq.onnx")
-    for path in filter(None, (args.output, args.qdq_output)):
-        check_output_path(path)
+    for path, flag in ((args.output, "-o"), (args.qdq_output, "--qdq-output")):
+        if path:
+            check_output_path(path, flag)
     check_batch_size(args.batch_size)
     check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)

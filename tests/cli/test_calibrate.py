@@ -99,3 +99,14 @@ def test_interrupted_quantization_keeps_the_old_pair_and_leaves_no_temp_folders(
     assert os.path.basename(seen[0]).startswith("idlevit-quant-") and os.path.dirname(seen[0]) == str(system_tmp)
     assert (calib.read_bytes(), qdq.read_bytes()) == before
     assert os.listdir(system_tmp) == [] and sorted(os.listdir(out)) == ["calib.npz", "m.qdq.onnx"]
+
+
+def test_a_file_for_a_folder_and_a_folder_for_a_file_say_so(tiny_onnx, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["--onnx", tiny_onnx[0], "--images", str(tmp_path / "afile"), "-o", str(tmp_path / "c.npz")]) == 2
+    assert "afile is a file, not a folder" in capsys.readouterr().err
+    assert main(["--onnx", tiny_onnx[0], "--calib", str(tmp_path), "--qdq-output", str(tmp_path / "q.onnx")]) == 2
+    assert f"calibration file {tmp_path} is a folder" in capsys.readouterr().err
+    assert main(["--onnx", tiny_onnx[0], "--images", str(tmp_path), "--qdq-output", str(tmp_path / "no" / "q.onnx")]) == 2
+    assert capsys.readouterr().err.strip().endswith("pass another --qdq-output")
+    assert sorted(os.listdir(tmp_path)) == ["afile"]

@@ -104,3 +104,13 @@ def test_python_that_is_not_a_triton_python_is_one_line(tiny_ladder, tmp_path, c
     assert {"true": "is not a Python interpreter", "not_executable": "is not executable", "folder": "is a folder",
             "missing": "does not exist"}[kind] in err[0]
     assert "IDLEVIT_TRITON_PYTHON=" not in err[0]
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--json-output"])
+def test_loadtest_outputs_are_checked_before_any_server_starts(tiny_ladder, tmp_path, capsys, flag):
+    from idlevit.cli.deploy import main
+    repo = tmp_path / "repo"
+    write_repository([tiny_ladder[1]], str(repo), options=DeployOptions(max_batch=2))
+    code = main(["loadtest", "-r", str(repo), "--python", "/bin/true", flag, str(tmp_path / "no" / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].endswith(f"pass another {flag}")
