@@ -32,8 +32,8 @@ def add_triton_parser(sub) -> None:
                    help="dynamic batcher: how long a batch may wait to fill (default: 0)")
     p.add_argument("--runner", default="ort", choices=("ort", "openvino", "trt"),
                    help="the python model's runner (default: ort)")
-    p.add_argument("--threads", type=THREADS_ARG, default=None, help="the python model's intra-op threads "
-                                                             "(default: the runner's)")
+    p.add_argument("--threads", type=THREADS_ARG, default=None,
+                   help="the python model's intra-op threads (default: the runner's)")
     p.add_argument("--keep-ratio", type=keep_ratio_arg, default=None,
                    help="python model: keep ratio of requests that name none (default: the highest served)")
     p.add_argument("--p99-target-ms", type=positive_float_arg, default=None,
@@ -84,8 +84,8 @@ def add_loadtest_parser(sub) -> None:
     p.add_argument("--phases", nargs="+", type=whole_number_arg(1, 64), default=[1, 4, 1], metavar="CLIENTS",
                    help="concurrent clients per load phase (default: 1 4 1)")
     p.add_argument("--phase-seconds", type=positive_float_arg, default=20.0, help="length of each phase (default: 20)")
-    p.add_argument("--max-requests", type=whole_number_arg(1), default=2000, help="stop a phase after this many requests "
-                                                                  "(default: 2000)")
+    p.add_argument("--max-requests", type=whole_number_arg(1), default=2000,
+                   help="stop a phase after this many requests (default: 2000)")
     p.add_argument("-b", "--batch-size", type=whole_number_arg(1), default=1, help="images per request (default: 1)")
     p.add_argument("--python", default=None, help="the Triton venv's python (default: $IDLEVIT_TRITON_PYTHON)")
     p.add_argument("--startup-timeout", type=positive_float_arg, default=300.0,

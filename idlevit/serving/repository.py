@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import check_input_file, check_replaceable_dir, commit_dir, file_sha256, remove_stale_temps, temp_dir_beside
+from ..fileio import (check_input_file, check_replaceable_dir, commit_dir, file_sha256, remove_stale_temps,
+                      temp_dir_beside)
 from ..limits import check_finite
 from ..onnx_file.elastic import is_keep_input
 from .triton_config import INT32_MAX, UINT64_MAX, ModelConfig, TensorSpec, check_with_triton_schema
@@ -242,7 +243,7 @@ def _check_engine_file(engine: str, ios: List[OnnxIO]) -> None:
     built_from = {sidecar.onnx_sha256, sidecar.source_onnx_sha256} - {None, ""}
     if not built_from & {file_sha256(io.path) for io in ios}:
         raise UserError(f"engine {engine} was not built from the --onnx-files given (its sidecar names ONNX sha256 "
-                        f"{sidecar.onnx_sha256[:12]}...): pass the ONNX it was built from, or rebuild it with "
+                        f"{str(sidecar.onnx_sha256)[:12]}...): pass the ONNX it was built from, or rebuild it with "
                         f"idle-trt-build --onnx {ios[0].path}")
 
 
@@ -270,5 +271,5 @@ def _check_same_model(ios: List[OnnxIO]) -> None:
             raise UserError(f"{(io if io.elastic else first).path} is elastic and already serves every keep ratio: "
                             "pass it alone with --onnx-files")
         if io.keep_ratio is None or io.keep_ratio == first.keep_ratio:
-            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another of the --onnx-files: pass one file per "
-                            "keep ratio (files written by idle-export --keep-ratio R)")
+            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another of the --onnx-files: pass one "
+                            "file per keep ratio (files written by idle-export --keep-ratio R)")

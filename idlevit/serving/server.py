@@ -75,9 +75,11 @@ class TritonInstall:
         try:
             out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as e:
-            raise UserError(f"{named} cannot be run ({getattr(e, 'strerror', None) or type(e).__name__}): {hint}") from None
+            why = getattr(e, "strerror", None) or type(e).__name__
+            raise UserError(f"{named} cannot be run ({why}): {hint}") from None
         if out.returncode != 0:
-            raise UserError(f"{named} cannot import pytriton ({(out.stderr.strip().splitlines() or ['?'])[-1]}): {hint}")
+            last = (out.stderr.strip().splitlines() or ["?"])[-1]
+            raise UserError(f"{named} cannot import pytriton ({last}): {hint}")
         try:
             info = json.loads(out.stdout.strip().splitlines()[-1])
             info = {k: str(info[k]) for k in ("root", "libdir", "py", "version")}
