@@ -166,6 +166,8 @@ def run_verbs(build_parser: Callable[[], argparse.ArgumentParser], argv: Optiona
     """Main of a tool with verbs: each verb's parser sets `run(args) -> int`."""
     def _main(args_list):
         args = build_parser().parse_args(args_list)
+        if getattr(args, "json_output", None):   # every verb's --json-output, before its work
+            check_output_path(args.json_output, "--json-output")
         return args.run(args)
     return run_cli(_main, argv)
 

@@ -101,8 +101,6 @@ def run_loadtest(args) -> int:
                     batch_size=args.batch_size)
     if args.plot:
         check_output_path(args.plot, "--plot")
-    if args.json_output:
-        check_output_path(args.json_output, "--json-output")
     report = run_modes(args.repository, args.model, args.modes, plan, python=args.python,
                        startup_timeout=args.startup_timeout)
     if args.plot:

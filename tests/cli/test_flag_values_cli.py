@@ -32,3 +32,12 @@ def test_show_image_that_is_a_folder_says_so(tmp_path, capsys):
     assert exit_status(main, ["show", "--image", str(tmp_path), "-o", str(tmp_path / "s.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: image {tmp_path} is a folder, not an image file: pass an image file with --image"]
+
+
+def test_lineup_json_output_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    import idlevit.cli.reference_args
+    monkeypatch.setattr(idlevit.cli.reference_args, "reference_from_args", lambda *a, **k: pytest.fail("work started"))
+    argv = ["lineup", "--onnx", "a.onnx", "--baseline-onnx", "b.onnx", "--json-output", str(tmp_path / "no" / "l.json")]
+    assert exit_status(main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("pass another --json-output")
