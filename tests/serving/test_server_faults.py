@@ -40,11 +40,22 @@ def _scratch(folder):
 
 
 def test_a_server_that_never_gets_ready_is_one_line_and_is_stopped(silent_install, tmp_path, monkeypatch):
+    import logging
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     server = TritonServer(str(tmp_path), install=silent_install, startup_timeout=2)
-    with pytest.raises(TritonStartError) as e:
-        server.start()
+    said = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("idlevit.serving.server")
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        with pytest.raises(TritonStartError) as e:
+            server.start()
+    finally:
+        logger.removeHandler(handler)
+    assert any("waiting up to 2 s" in line for line in said)   # the wait is announced, not silent
     assert isinstance(e.value, UserError) and "\n" not in str(e.value)
     assert "not ready after 2 s" in str(e.value) and "--startup-timeout" in str(e.value)
     pid = int((tmp_path / "fake-triton" / "server.pid").read_text())
