@@ -1,12 +1,14 @@
 """Safe checkpoint reading (weights_only, safetensors) with one-line, actionable errors."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import pickletools
 import re
+import warnings
 import zipfile
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Tuple
 
 import torch
 
@@ -32,7 +34,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
             from safetensors.torch import load_file
             obj = load_file(path, device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():   # a refused file is reported in one line; torch's protocol note is noise
+                warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise UserError(refused_pickle_message(path, e)) from None
     except Exception as e:  # torch/safetensors raise RuntimeError, EOFError, zip and header errors
@@ -74,26 +78,46 @@ def refused_pickle_message(path: str, error: Exception) -> str:
 
 
 def pickled_globals(path: str) -> List[str]:
-    """module.name of every class or function the checkpoint's pickle would import, in file order."""
+    """module.name of every class or function the checkpoint's pickle would import, in file order.
+
+    Read from the opcodes, never by unpickling: the `.pkl` entries of a zip checkpoint, or the pickles at the
+    start of a legacy (non-zip) file, one after another until what follows is no pickle (the raw tensor bytes).
+    """
     try:
-        with zipfile.ZipFile(path) as archive:
-            blobs = [archive.read(n) for n in archive.namelist() if n.endswith(".pkl")]
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return [n for name in archive.namelist() if name.endswith(".pkl")
+                        for n in _globals_in(io.BytesIO(archive.read(name)))[0]]
+        with open(path, "rb") as f:
+            names: List[str] = []
+            while True:
+                found, complete = _globals_in(f)
+                if not complete:   # what follows the pickles (or a file that is none): its bytes name nothing
+                    return names
+                names += found
     except (zipfile.BadZipFile, OSError):
         return []
+
+
+def _globals_in(stream) -> Tuple[List[str], bool]:
+    """Imports named by the one pickle starting at `stream`'s position, and whether it ended with STOP (the
+    position is then just after it)."""
     names: List[str] = []
-    for blob in blobs:
-        strings: List[str] = []
-        try:
-            for op, arg, _ in pickletools.genops(blob):
-                if op.name in ("GLOBAL", "INST"):
-                    names.append(arg.replace(" ", "."))
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    names.append(".".join(strings[-2:]))
-                elif isinstance(arg, str):
-                    strings.append(arg)
-        except (ValueError, EOFError):   # a truncated or garbled pickle: report what was read
-            pass
-    return names
+    strings: List[str] = []
+    complete = False
+    try:
+        for op, arg, _ in pickletools.genops(stream):
+            if op.name in ("GLOBAL", "INST"):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+            elif op.name == "STOP":
+                complete = True
+    except (ValueError, EOFError):   # a truncated or garbled pickle: report what was read
+        pass
+    return names, complete
 
 
 def _unwrap(obj, path: str) -> Mapping[str, torch.Tensor]:

@@ -40,6 +40,8 @@ def list_images(folder: str, recursive: bool = False) -> Optional[List[str]]:
 def read_rgb(path: str, fix: str = FOLDER_FIX):
     """One image file as an 8-bit PIL RGB image, whatever its mode; a one-line UserError ending in `fix` if not."""
     from PIL import Image, UnidentifiedImageError
+    if os.path.isdir(path):
+        raise UserError(f"image {path} is a folder, not an image file: {fix}")
     if not os.path.isfile(path):
         raise UserError(f"image {path} not found: {fix}")
     try:

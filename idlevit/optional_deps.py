@@ -13,6 +13,7 @@ INSTALL_HINTS = {
     "onnx_graphsurgeon": "onnx-graphsurgeon (needed by Polygraphy's constant folding) is not installed: "
                          "pip install onnx-graphsurgeon",
     "onnxslim": "onnxslim is not installed: pip install onnxslim",
+    "tritonclient": "tritonclient is not installed: pip install 'idlevit[serve]'",
 }
 
 

@@ -105,6 +105,29 @@ def test_pickled_system_call_holds_code_and_is_refused(tmp_path):
     assert "corrupt" not in str(e.value) and "weights_only=False" not in str(e.value)
 
 
+@pytest.mark.parametrize("how", ["legacy_torch", "pickle_protocol_0", "pickle_protocol_4"])
+def test_legacy_non_zip_pickle_with_system_call_is_refused_as_code(tmp_path, how, recwarn):
+    """A pre-zip torch.save file or a plain pickle: its opcodes are read, never run, and name the call."""
+    import os
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Shell:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    path = tmp_path / "shell.pth"
+    if how == "legacy_torch":
+        torch.save({"model": {"w": torch.zeros(2)}, "x": Shell()}, path, _use_new_zipfile_serialization=False)
+    else:
+        with open(path, "wb") as f:
+            pickle.dump({"w": Shell()}, f, protocol=int(how[-1]))
+    with pytest.raises(UserError, match=r"holds code and was refused.*\((posix|nt)\.system\)") as e:
+        read_state_dict(str(path))
+    assert "corrupt" not in str(e.value) and not marker.exists()
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]   # no torch warning beside the line
+
+
 def test_pickled_globals_are_read_from_the_file(tmp_path):
     from collections import Counter
 

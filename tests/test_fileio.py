@@ -84,3 +84,78 @@ def test_output_folder_errors_are_one_line(tmp_path):
         make_output_dir(str(tmp_path / "file" / "sub"), "--onnx-dir")
     with pytest.raises(UserError, match=r"cannot create --onnx-dir /proc/idlevit-test .*: pass a folder you can"):
         make_output_dir("/proc/idlevit-test", "--onnx-dir")
+
+
+NESTED_WRITER = ("import sys, time\n"
+                 "from idlevit.fileio import atomic_output\n"
+                 "with atomic_output(sys.argv[1], suffix='.onnx') as tmp:\n"      # idle-export's workflow
+                 "    with atomic_output(tmp, suffix='.onnx') as inner:\n"         # the exporter inside it
+                 "        open(inner, 'w').write('half a model')\n"
+                 "        print('writing', flush=True)\n"
+                 "        time.sleep(120)\n")
+
+
+def test_sigkilled_nested_writer_leaves_temps_of_temps_that_the_next_write_removes(tmp_path):
+    out = tmp_path / "t.onnx"
+    proc = subprocess.Popen([sys.executable, "-c", NESTED_WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    left = _hidden(tmp_path)
+    assert len(left) == 2 and any(name.startswith("..t.onnx.tmp-") for name in left)
+    check_output_path(str(out))
+    assert _hidden(tmp_path) == []
+
+
+def test_temps_of_temps_and_staged_folders_of_killed_writers_are_removed(tmp_path):
+    """A library writing its output atomically into our temp path makes `..x.tmp-...tmp-...`; the next run of x
+    removes it, and a staged folder, once their writers are gone; a live writer's stay."""
+    from idlevit.fileio import temp_dir_beside
+    out = str(tmp_path / "t.onnx")
+    dead = _dead_pid()
+    outer = temp_path_beside(out, ".onnx").replace(f"-{os.getpid()}-", f"-{dead}-")
+    inner = temp_path_beside(outer, ".onnx")          # written by this (live) process, inside a dead chain
+    os.remove(inner)
+    inner = inner.replace(f"-{os.getpid()}-", f"-{dead}-")
+    staged = temp_dir_beside(out).replace(f"-{os.getpid()}-", f"-{dead}-")
+    os.makedirs(os.path.join(staged, "model", "1"))
+    live = temp_path_beside(temp_path_beside(out, ".onnx"), ".onnx")
+    for path in (outer, inner):
+        open(path, "w").write("half")
+    assert os.path.basename(inner).startswith("..t.onnx.tmp-")
+    removed = remove_stale_temps(out)
+    assert sorted(removed) == sorted(os.path.basename(p) for p in (outer, inner, staged))
+    assert os.path.exists(live) and not os.path.exists(staged)
+
+
+def test_scratch_folders_of_gone_processes_go_and_libraries_write_into_ours(tmp_path, monkeypatch):
+    import tempfile
+
+    from idlevit.fileio import library_temp_dir, scratch_dir
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with scratch_dir("triton") as mine:
+        stale = os.path.join(str(tmp_path), os.path.basename(mine).replace(f"-{os.getpid()}-", f"-{_dead_pid()}-"))
+    os.makedirs(os.path.join(stale, "ort.quant.abc"))
+    (tmp_path / "idlevit-notes").mkdir()              # not our naming: kept
+    with library_temp_dir("quant") as folder:
+        assert not os.path.exists(stale) and tempfile.gettempdir() == folder
+        library_own = tempfile.mkdtemp(prefix="ort.quant.")
+        assert os.path.dirname(library_own) == folder
+    assert tempfile.gettempdir() == str(tmp_path) and sorted(os.listdir(tmp_path)) == ["idlevit-notes"]
+
+
+def test_new_output_dirs_removes_only_the_empty_folders_it_made_when_the_block_fails(tmp_path):
+    from idlevit.fileio import new_output_dirs
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with new_output_dirs((str(tmp_path / "kept"), "-o"), (str(tmp_path / "a" / "b"), "--onnx-dir"),
+                             (str(tmp_path / "c"), "--cache")):
+            (tmp_path / "c" / "cached.onnx").write_text("x")
+            raise KeyboardInterrupt
+    assert sorted(os.listdir(tmp_path)) == ["c", "kept"]
+    with new_output_dirs((str(tmp_path / "d"), "-o")):
+        pass
+    assert (tmp_path / "d").is_dir()

@@ -31,19 +31,22 @@ def test_ctrl_c_during_imports_is_one_line(tool, argv, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_real_sigint_soon_after_start(tmp_path):
-    """A real SIGINT half a second in (torch still loading on this machine, or already running): one line either way."""
+@pytest.mark.parametrize("sig,status,line", [(signal.SIGINT, 130, "error: interrupted"),
+                                             (signal.SIGTERM, 143, "error: terminated")])
+def test_real_signal_soon_after_start(tmp_path, sig, status, line):
+    """A real SIGINT or SIGTERM half a second in (torch still loading on this machine, or already running): one line
+    either way (unwinding a running server on SIGTERM is tested in tests/serving/test_server_faults.py)."""
     proc = subprocess.Popen([sys.executable, "-c", "import sys, idlevit_launch; sys.exit(idlevit_launch.export("
                              f"['--model', 'test_vit', '-o', {str(tmp_path / 'x.onnx')!r}]))"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # as from a terminal: SIGINT at its default, whatever this test process inherited
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            # as from a terminal: the signal at its default, whatever this test process inherited
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    lines = [line for line in err.splitlines() if not line.startswith(("warning:", "exporting"))]
-    assert proc.returncode == 130 and lines == ["error: interrupted"], err
+    lines = [text for text in err.splitlines() if not text.startswith(("warning:", "exporting"))]
+    assert proc.returncode == status and lines == [line], err
     assert os.listdir(tmp_path) == []

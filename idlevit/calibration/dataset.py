@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_input_file
 from ..images import IMAGE_EXTENSIONS, eval_transform, list_images, load_images
 from ..onnx_file.info import OnnxInfo
 
@@ -26,7 +26,8 @@ def find_images(folder: str) -> List[str]:
     """Image files under `folder` (recursive), sorted so a seed always picks the same ones."""
     found = list_images(folder, recursive=True)
     if found is None:
-        raise UserError(f"image folder {folder} does not exist: pass a folder of calibration images")
+        state = "is a file, not a folder" if os.path.isfile(folder) else "does not exist"
+        raise UserError(f"image folder {folder} {state}: pass a folder of calibration images")
     if not found:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}: pass a folder with images")
     return found
@@ -51,8 +52,7 @@ def write_calib_npz(path: str, input_name: str, images: np.ndarray) -> None:
 
 def read_calib_npz(path: str, input_name: Optional[str] = None) -> np.ndarray:
     """The calibration batch for `input_name` (or the only array) from calib.npz."""
-    if not os.path.isfile(path):
-        raise UserError(f"calibration file {path} does not exist: make one with idle-calibrate")
+    check_input_file(path, "calibration file", "make one with idle-calibrate", "does not exist")
     try:
         with np.load(path) as data:   # allow_pickle stays False: a pickle in the file would run code
             arrays = {k: data[k] for k in data.files}

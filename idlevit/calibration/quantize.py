@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import atomic_output, file_sha256, temp_path_beside
+from ..fileio import atomic_output, file_sha256, library_temp_dir, temp_path_beside
 from ..limits import check_batch_size
 from ..onnx_file.info import OnnxInfo, num_qdq_nodes, onnx_precision, read_onnx_info
 from ..onnx_file.io import load_onnx, save_onnx
@@ -210,11 +210,12 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
             save_onnx(model, tmp_src)
             log.info("quantizing %s with %s (%s calibration, %d images; %d nodes kept in float)",
                      onnx_path, backend, options.method, len(images), len(exclude))
-            if backend == "modelopt":
-                _quantize_modelopt(tmp_src, tmp_out, info.input_name, images, exclude, options)
-            else:
-                reader = NpzCalibrationReader(info.input_name, images, options.batch_size, extra=keep)
-                _quantize_onnxruntime(tmp_src, tmp_out, reader, exclude, options)
+            with library_temp_dir("quant"):   # the quantizers' own temp folders (ort.quant.*): gone even after a kill
+                if backend == "modelopt":
+                    _quantize_modelopt(tmp_src, tmp_out, info.input_name, images, exclude, options)
+                else:
+                    reader = NpzCalibrationReader(info.input_name, images, options.batch_size, extra=keep)
+                    _quantize_onnxruntime(tmp_src, tmp_out, reader, exclude, options)
         finally:
             os.remove(tmp_src)
         quantized = load_onnx(tmp_out)

@@ -1,11 +1,12 @@
 """`idle-calibrate`: image folder -> calib.npz (eval transform from the ONNX) -> optional INT8 Q/DQ ONNX."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Optional, Sequence
 
 from ..errors import UserError
-from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, check_input_files, check_output_path,
-                     print_table, run_cli, write_json)
+from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, atomic_output, check_input_files,
+                     check_output_path, print_table, run_cli, write_json)
 
 
 def build_parser() -> ArgumentParser:
@@ -55,35 +56,40 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         raise UserError("-o writes a new calib.npz from --images; with --calib there is nothing to write: drop -o")
     if args.calib is not None and args.qdq_output is None:
         raise UserError("--calib without --qdq-output does nothing: pass --qdq-output model.qdq.onnx")
-    for path in filter(None, (args.output, args.qdq_output)):
-        check_output_path(path)
+    for path, flag in ((args.output, "-o"), (args.qdq_output, "--qdq-output")):
+        if path:
+            check_output_path(path, flag)
     check_batch_size(args.batch_size)
     check_input_files(onnx=args.onnx)
     info = read_onnx_info(args.onnx)
     if args.qdq_output:
         check_fp32_source(args.onnx, info.precision)   # before calib.npz is written
-    if args.images is not None:
-        images = build_calibration_set(args.images, info, args.output, args.num_images, args.shuffle_seed,
-                                       progress=not args.no_progress)
-        calib = args.output
-        rows = [["calibration set", calib], ["images", f"{len(images)} x {list(images.shape[1:])}"]]
-    else:
-        calib = args.calib
-        images = read_calib_npz(calib, info.input_name)
-        rows = [["calibration set", calib], ["images", len(images)]]
-    report = {"calibration_set": calib, "images": len(images), "image_shape": list(images.shape[1:])}
-    if args.qdq_output:
-        options = QuantizeOptions(method=args.method, percentile=args.percentile, per_channel=not args.per_tensor,
-                                  batch_size=args.batch_size,
-                                  backend=QUANTIZERS.get(args.quantizer, args.quantizer))
-        result = quantize_int8(args.onnx, calib, args.qdq_output, options)
-        rows += [["Q/DQ ONNX", result.path], ["quantizer", f"{result.backend} ({result.options.method} calibration)"],
-                 ["Q/DQ nodes", result.num_qdq],
-                 ["kept in float", f"{len(result.excluded_nodes)} nodes ({len(result.selection_nodes)} on the "
-                                   "selection path, plus Softmax)"]]
-        report.update(qdq_onnx=result.path, quantizer=result.backend, method=result.options.method,
-                      qdq_nodes=result.num_qdq, kept_in_float=len(result.excluded_nodes),
-                      selection_nodes=len(result.selection_nodes))
+    with ExitStack() as pending:
+        if args.images is not None:
+            # with --qdq-output, calib.npz is renamed into place only once the Q/DQ file is: a failed or
+            # interrupted quantization leaves the old pair as it was, not a new calib.npz beside an old Q/DQ file
+            calib = pending.enter_context(atomic_output(args.output, suffix=".npz")) if args.qdq_output else args.output
+            images = build_calibration_set(args.images, info, calib, args.num_images, args.shuffle_seed,
+                                           progress=not args.no_progress)
+            rows = [["calibration set", args.output], ["images", f"{len(images)} x {list(images.shape[1:])}"]]
+        else:
+            calib = args.calib
+            images = read_calib_npz(calib, info.input_name)
+            rows = [["calibration set", calib], ["images", len(images)]]
+        report = {"calibration_set": args.output or calib, "images": len(images), "image_shape": list(images.shape[1:])}
+        if args.qdq_output:
+            options = QuantizeOptions(method=args.method, percentile=args.percentile, per_channel=not args.per_tensor,
+                                      batch_size=args.batch_size,
+                                      backend=QUANTIZERS.get(args.quantizer, args.quantizer))
+            result = quantize_int8(args.onnx, calib, args.qdq_output, options)
+            rows += [["Q/DQ ONNX", result.path],
+                     ["quantizer", f"{result.backend} ({result.options.method} calibration)"],
+                     ["Q/DQ nodes", result.num_qdq],
+                     ["kept in float", f"{len(result.excluded_nodes)} nodes ({len(result.selection_nodes)} on the "
+                                       "selection path, plus Softmax)"]]
+            report.update(qdq_onnx=result.path, quantizer=result.backend, method=result.options.method,
+                          qdq_nodes=result.num_qdq, kept_in_float=len(result.excluded_nodes),
+                          selection_nodes=len(result.selection_nodes))
     if args.json:
         write_json(report)
         return 0

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import warnings
 from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
-from ..fileio import atomic_output, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
+from ..fileio import atomic_output, check_input_file, check_output_dir, check_output_path, make_output_dir  # noqa: F401  (re-exported for CLIs)
 from ..models.names import DEFAULT_MODEL
 from ..models.schedule import DEFAULT_KEEP_RATIO
 
@@ -34,6 +35,35 @@ def keep_ratio_arg(text: str) -> float:
         return check_keep_ratio(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def whole_number_arg(minimum: int = 1, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """argparse type: a whole number in [minimum, maximum], refused while the flags are parsed (before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            top = f" to {maximum}" if maximum is not None else " or more"
+            raise argparse.ArgumentTypeError(f"{text} is not a whole number from {minimum}{top}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def positive_float_arg(text: str) -> float:
+    """argparse type: a finite number > 0 (a latency target, a time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number: pass e.g. 50")
+    return value
+
+
+THREADS_ARG = whole_number_arg(1, 1024)   # every --threads flag
 
 
 class DeprecatedAlias(argparse.Action):
@@ -111,8 +141,8 @@ def model_from_args(args, **kwargs):
 def check_input_files(**flags: Optional[str]) -> None:
     """Fail before any work when a file flag (`onnx="m.onnx"` for --onnx) names no file."""
     for name, path in flags.items():
-        if path is not None and not os.path.isfile(path):
-            raise UserError(f"--{name.replace('_', '-')} {path} does not exist: pass an existing file")
+        if path is not None:
+            check_input_file(path, f"--{name.replace('_', '-')}", "pass an existing file", "does not exist")
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
@@ -136,6 +166,8 @@ def run_verbs(build_parser: Callable[[], argparse.ArgumentParser], argv: Optiona
     """Main of a tool with verbs: each verb's parser sets `run(args) -> int`."""
     def _main(args_list):
         args = build_parser().parse_args(args_list)
+        if getattr(args, "json_output", None):   # every verb's --json-output, before its work
+            check_output_path(args.json_output, "--json-output")
         return args.run(args)
     return run_cli(_main, argv)
 

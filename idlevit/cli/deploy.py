@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .common import ArgumentParser, add_deprecated_alias, add_json_flag, keep_ratio_arg, print_table, run_verbs, write_json
+from ..serving.triton_config import INT32_MAX, UINT64_MAX
+from .common import (THREADS_ARG, ArgumentParser, add_deprecated_alias, add_json_flag, check_output_path,
+                     keep_ratio_arg, positive_float_arg, print_table, run_verbs, whole_number_arg, write_json)
 
 
 def add_triton_parser(sub) -> None:
@@ -21,23 +23,27 @@ def add_triton_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="repository folder to write (default: required)")
     p.add_argument("--name", default="idlevit", help="name of the python model; the others get _onnx/_trt "
                                                      "(default: idlevit)")
-    p.add_argument("--max-batch", type=int, default=8, help="max_batch_size of the onnxruntime and python models "
-                                                            "(default: 8; the engine's comes from its profile)")
-    p.add_argument("--instances", type=int, default=1, help="instances per model (default: 1)")
-    p.add_argument("--max-queue-delay-us", type=int, default=0,
+    p.add_argument("--max-batch", type=whole_number_arg(1, INT32_MAX), default=8,
+                   help="max_batch_size of the onnxruntime and python models (default: 8; the engine's comes from "
+                        "its profile)")
+    p.add_argument("--instances", type=whole_number_arg(1, INT32_MAX), default=1,
+                   help="instances per model (default: 1)")
+    p.add_argument("--max-queue-delay-us", type=whole_number_arg(0, UINT64_MAX), default=0,
                    help="dynamic batcher: how long a batch may wait to fill (default: 0)")
     p.add_argument("--runner", default="ort", choices=("ort", "openvino", "trt"),
                    help="the python model's runner (default: ort)")
-    p.add_argument("--threads", type=int, default=None, help="the python model's intra-op threads "
-                                                             "(default: the runner's)")
+    p.add_argument("--threads", type=THREADS_ARG, default=None,
+                   help="the python model's intra-op threads (default: the runner's)")
     p.add_argument("--keep-ratio", type=keep_ratio_arg, default=None,
                    help="python model: keep ratio of requests that name none (default: the highest served)")
-    p.add_argument("--p99-target-ms", type=float, default=None,
+    p.add_argument("--p99-target-ms", type=positive_float_arg, default=None,
                    help="python model: follow the load, lowering the keep ratio while p99 latency is above this "
                         "(default: off)")
     p.add_argument("--min-keep-ratio", type=keep_ratio_arg, default=0.5,
                    help="lowest keep ratio the load may push to (default: 0.5)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty -o folder (default: refuse)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a -o folder idle-deploy wrote before; never the current folder, one holding an "
+                        "input, or a folder it did not write (default: refuse a non-empty -o)")
     add_json_flag(p, "the models written")
     p.set_defaults(run=run_triton)
 
@@ -75,13 +81,15 @@ def add_loadtest_parser(sub) -> None:
     p.add_argument("--modes", nargs="+", default=["1.0", "0.7", "adaptive"],
                    help="keep ratios to pin per request, and/or 'adaptive' (the server's controller) "
                         "(default: 1.0 0.7 adaptive)")
-    p.add_argument("--phases", nargs="+", type=int, default=[1, 4, 1], metavar="CLIENTS",
+    p.add_argument("--phases", nargs="+", type=whole_number_arg(1, 64), default=[1, 4, 1], metavar="CLIENTS",
                    help="concurrent clients per load phase (default: 1 4 1)")
-    p.add_argument("--phase-seconds", type=float, default=20.0, help="length of each phase (default: 20)")
-    p.add_argument("--max-requests", type=int, default=2000, help="stop a phase after this many requests "
-                                                                  "(default: 2000)")
-    p.add_argument("-b", "--batch-size", type=int, default=1, help="images per request (default: 1)")
+    p.add_argument("--phase-seconds", type=positive_float_arg, default=20.0, help="length of each phase (default: 20)")
+    p.add_argument("--max-requests", type=whole_number_arg(1), default=2000,
+                   help="stop a phase after this many requests (default: 2000)")
+    p.add_argument("-b", "--batch-size", type=whole_number_arg(1), default=1, help="images per request (default: 1)")
     p.add_argument("--python", default=None, help="the Triton venv's python (default: $IDLEVIT_TRITON_PYTHON)")
+    p.add_argument("--startup-timeout", type=positive_float_arg, default=300.0,
+                   help="seconds to wait for each tritonserver start before giving up (default: 300)")
     p.add_argument("--plot", default=None, help="write a latency / keep-ratio plot (PNG) (default: none)")
     add_json_flag(p, "every request and the summary", output_file=True)
     p.set_defaults(run=run_loadtest)
@@ -91,7 +99,10 @@ def run_loadtest(args) -> int:
     from ..serving.loadtest import LoadPlan, run_modes
     plan = LoadPlan(phases=args.phases, phase_seconds=args.phase_seconds, max_requests=args.max_requests,
                     batch_size=args.batch_size)
-    report = run_modes(args.repository, args.model, args.modes, plan, python=args.python)
+    if args.plot:
+        check_output_path(args.plot, "--plot")
+    report = run_modes(args.repository, args.model, args.modes, plan, python=args.python,
+                       startup_timeout=args.startup_timeout)
     if args.plot:
         from ..serving.loadtest_plot import plot_loadtest
         plot_loadtest(report, args.plot)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
-from .common import add_deprecated_alias, add_json_flag, print_table, write_json
+from ..fileio import scratch_dir
+from .common import THREADS_ARG, add_deprecated_alias, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
 from .runner_args import EXACT_INT8
 
@@ -76,7 +76,7 @@ def add_bench_args(p) -> None:
     g.add_argument("--iters", type=int, default=20, help="timed calls per model (default: 20)")
     g.add_argument("--rounds", type=int, default=4,
                    help="the timed calls are split into this many rounds of alternating order (default: 4)")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=THREADS_ARG, default=None,
                    help="intra-op CPU threads (default: the CPUs this process may use)")
 
 
@@ -141,7 +141,7 @@ def run(args) -> int:
     if args.baseline_engine:
         check_baseline_engine(args.baseline_engine, name, source, img)
     gmacs_idle, gmacs_base = executed_gmacs(model, img), executed_gmacs(baseline, img)
-    with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
+    with scratch_dir("bench") as tmp:
         if args.backend == "torch":
             idle_runner, base_runner = torch_runner(args, model), torch_runner(args, baseline)
         elif args.backend == "trt":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_json_flag, print_table, write_json
+from .common import THREADS_ARG, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
 
 INT8_KERNELS = ("auto", "exact", "default", "both")  # both: the exact and the default kernels as two entries
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
                    help="timed batch sizes (default: 1 16)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per entry and batch (default: 2)")
     p.add_argument("--iters", type=int, default=20, help="timed calls per entry and batch (default: 20)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=THREADS_ARG, default=None,
                    help="intra-op threads of every runtime (default: the CPUs this process may use)")
     p.add_argument("--images", default=None,
                    help="parity photographs (default: the scikit-image photographs bundled with the package)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_json_flag, print_table, write_json
+from .common import THREADS_ARG, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
 
 EXIT_PARITY_FAILED = 1
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
                         "TensorRT for --engine (default: ort)")
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=THREADS_ARG, default=None,
                    help="intra-op threads (default: the CPUs this process may use)")
     add_json_flag(p, "the report")
     p.set_defaults(run=run)

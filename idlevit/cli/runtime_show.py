@@ -30,7 +30,7 @@ def run(args) -> int:
     from ..runtime.inputs import photos_array
     from ..runtime.visualize import agreement, draw_selection, runner_selection, to_display
     check_output_path(args.output)
-    image = read_rgb(args.image, "pass another --image") if args.image else None   # before minutes of work
+    image = read_rgb(args.image, "pass an image file with --image") if args.image else None   # before minutes of work
     model, _ = model_from_args(args)
     cfg = model_data_config(model)
     transform = eval_transform(cfg)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import csv
 import os
 
-from .common import (add_json_flag, add_model_args, atomic_output, check_output_dir, make_output_dir, model_from_args,
-                     print_table, write_json)
+from .common import add_json_flag, add_model_args, atomic_output, model_from_args, print_table, write_json
 from ..models.schedule import SWEEP_RATIOS
 from .runner_args import EXACT_INT8
 from .runtime_bench import add_autocast_arg, add_bench_args, check_timing_args
@@ -54,14 +53,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     from ..errors import UserError
+    from ..fileio import new_output_dirs
     from ..models.schedule import check_keep_ratio
-    from ..factory import check_batch_fits, model_data_config
-    from ..images import eval_transform
-    from ..runtime.inputs import parity_inputs, photos_array
-    from ..workflows.sweep import SweepConfig, elastic_reference, run_sweep
     try:
         ratios = sorted({check_keep_ratio(r) for r in args.ratios} | {1.0}, reverse=True)
     except ValueError as e:
@@ -71,10 +65,17 @@ def run(args) -> int:
         raise UserError("--backends ort-int8 needs --calib calib.npz: make one with idle-calibrate --onnx FILE "
                         "--images DIR -o calib.npz")
     onnx_dir = args.onnx_dir or os.path.join(args.output, "onnx")
-    check_output_dir(args.output, "-o")
-    check_output_dir(onnx_dir, "--onnx-dir")   # both before either is created
-    make_output_dir(args.output, "-o")
-    make_output_dir(onnx_dir, "--onnx-dir")
+    with new_output_dirs((args.output, "-o"), (onnx_dir, "--onnx-dir")):   # a failed sweep leaves no empty folder
+        return _sweep(args, ratios, onnx_dir)
+
+
+def _sweep(args, ratios, onnx_dir) -> int:
+    from tqdm import tqdm
+
+    from ..factory import check_batch_fits, model_data_config
+    from ..images import eval_transform
+    from ..runtime.inputs import parity_inputs, photos_array
+    from ..workflows.sweep import SweepConfig, elastic_reference, run_sweep
     if args.onnx:
         model, source = elastic_reference(args.onnx, args.ratios, ckpt=args.ckpt)
         args.model = source.model_name

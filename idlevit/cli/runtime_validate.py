@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
-from .common import (add_deprecated_alias, add_json_flag, add_model_args, check_output_path, model_from_args,
-                     print_table, write_json)
+from ..fileio import scratch_dir
+from .common import (THREADS_ARG, add_deprecated_alias, add_json_flag, add_model_args, check_output_path,
+                     model_from_args, print_table, write_json)
 from .export import EXIT_CHECK_FAILED, add_export_args
 
 
@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--bench-batch", type=int, default=8, help="bench batch size (default: 8)")
     p.add_argument("--warmup", type=int, default=1, help="bench warmup calls per model (default: 1)")
     p.add_argument("--iters", type=int, default=6, help="bench timed calls per model (default: 6)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
+    p.add_argument("--threads", type=THREADS_ARG, default=None,
+                   help="CPU threads (default: the CPUs this process may use)")
     p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
                    help="CPU runtime of the parity check and the bench: ONNX Runtime or OpenVINO f32 (default: ort)")
     p.add_argument("--elastic", action="store_true",
@@ -52,7 +53,7 @@ def run(args) -> int:
     paths = image_files(args.images) if args.images else None
     model, source = model_from_args(args)
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
-    with tempfile.TemporaryDirectory(prefix="idle-validate-") as tmp:
+    with scratch_dir("validate") as tmp:
         out = args.output or os.path.join(tmp, "model.onnx")
         try:
             report = validate(model, source, args.model, out, image_paths=paths, num_random=args.num_random,

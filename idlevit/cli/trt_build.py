@@ -75,7 +75,7 @@ def request_from_args(args):
                             "or --qdq model.qdq.onnx")
     check_output_path(args.output)
     if args.timing_cache:
-        check_output_path(args.timing_cache)
+        check_output_path(args.timing_cache, "--timing-cache")
     return BuildRequest(onnx=args.onnx, engine=args.output, fp16=args.fp16, int8=args.int8, calib=args.calib,
                         qdq=args.qdq, profile=BatchProfile(args.min_batch, args.opt_batch, args.max_batch),
                         keep_ranges=[KeepRange.parse(text) for text in args.keep_range or []],

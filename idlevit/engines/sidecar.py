@@ -70,6 +70,10 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
     if missing:
         raise UserError(f"engine sidecar {path} lacks {', '.join(missing)}: {rebuild}")
     sidecar = EngineSidecar(**{k: v for k, v in raw.items() if k in known})
+    for profile in [sidecar.profile] + list(sidecar.profiles or []):
+        bad = _bad_profile(profile)
+        if bad:
+            raise UserError(f"engine sidecar {path} has a broken optimization profile ({bad}): {rebuild}")
     try:
         Version(str(sidecar.tensorrt_version))
     except InvalidVersion:
@@ -77,6 +81,22 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
     if sidecar.precision not in PRECISIONS:
         raise UserError(f"engine sidecar {path} has precision {sidecar.precision!r}, not one of {PRECISIONS}: {rebuild}")
     return sidecar
+
+
+def _bad_profile(profile) -> str:
+    """What is wrong with one profile ({input: {"min","opt","max": shape}}), or "" when nothing is."""
+    if not isinstance(profile, dict) or not profile:
+        return "no inputs"
+    for name, shapes in profile.items():
+        if not isinstance(shapes, dict) or any(k not in shapes for k in ("min", "opt", "max")):
+            return f"input {name} lacks min/opt/max shapes"
+        dims = [shapes[k] for k in ("min", "opt", "max")]
+        if not all(isinstance(d, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in d)
+                   for d in dims) or len({len(d) for d in dims}) != 1:
+            return f"input {name} has shapes {dims}, not three lists of whole numbers of one length"
+        if any(lo > hi for lo, hi in zip(dims[0], dims[2])):
+            return f"input {name} has min {dims[0]} above max {dims[2]}"
+    return ""
 
 
 def check_engine_compatible(sidecar: EngineSidecar, engine_path: str, runtime_version: str, gpu: GpuInfo) -> None:

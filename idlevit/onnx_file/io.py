@@ -6,7 +6,7 @@ import os
 import onnx
 
 from ..errors import UserError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_input_file
 
 # protobuf cannot serialise a message of 2 GiB or more: bigger models keep their weights in a .data file
 MAX_PROTO_BYTES = 1_900_000_000
@@ -14,8 +14,7 @@ MAX_PROTO_BYTES = 1_900_000_000
 
 def check_onnx_file(path: str) -> None:
     """UserError when `path` is not a file (before a runtime or onnx.load reports it less clearly)."""
-    if not os.path.isfile(path):
-        raise UserError(f"ONNX file {path} not found: pass the path of a file written by idle-export")
+    check_input_file(path, "ONNX file", "pass the path of a file written by idle-export")
 
 
 def load_onnx(path: str, load_external_data: bool = True) -> onnx.ModelProto:

@@ -40,7 +40,8 @@ def image_files(folder: str) -> List[str]:
     """The image files directly in `folder` (the --images flag), sorted."""
     files = list_images(folder)
     if files is None:
-        raise UserError(f"image folder {folder} not found: pass --images with a folder of .png/.jpg files")
+        state = "is a file, not a folder" if os.path.isfile(folder) else "not found"
+        raise UserError(f"image folder {folder} {state}: pass --images with a folder of .png/.jpg files")
     if not files:
         raise UserError(f"image folder {folder} has no {'/'.join(IMAGE_EXTENSIONS)} files: pass another --images")
     return files

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import defaultdict
 from typing import Dict, Optional
 
 import numpy as np
 
+from ..fileio import scratch_dir
 from .ort_runner import OrtRunner
 
 
@@ -32,7 +32,7 @@ def profile_op_types(onnx_path: str, *, batch: int, img_size: int, calls: int = 
                      threads: Optional[int] = None, seed: int = 0) -> Dict[str, float]:
     """Run `calls` profiled inferences (after one unprofiled-in-the-sum warm-up) and sum kernel time per op type."""
     x = np.random.default_rng(seed).standard_normal((batch, 3, img_size, img_size), dtype=np.float32)
-    with tempfile.TemporaryDirectory(prefix="idle-ort-profile-") as tmp:
+    with scratch_dir("ort_profile") as tmp:
         runner = OrtRunner(onnx_path, provider=provider, threads=threads, profile_prefix=os.path.join(tmp, "ort"))
         with runner:
             for _ in range(calls + 1):

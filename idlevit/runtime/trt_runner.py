@@ -16,6 +16,7 @@ from ..engines.gpu import current_gpu
 from ..engines.sidecar import EngineSidecar, check_engine_compatible, read_sidecar
 from ..engines.tensorrt_import import import_tensorrt
 from ..errors import UserError
+from ..fileio import check_input_file
 from ..onnx_file.elastic import dynamic_dim_name
 from ..onnx_file.selection_outputs import SELECTION_PREFIX
 from .runner import Runner, TensorInfo
@@ -68,8 +69,7 @@ class TrtRunner(Runner):
 
     # -- protocol ---------------------------------------------------------------------
     def _load(self) -> None:
-        if not os.path.isfile(self.engine_path):
-            raise UserError(f"engine {self.engine_path} does not exist: build one with idle-trt-build")
+        check_input_file(self.engine_path, "engine", "pass the engine file idle-trt-build wrote")
         trt = import_tensorrt()
         self.sidecar = read_sidecar(self.engine_path) if self.check_sidecar else None
         if self.sidecar is not None:

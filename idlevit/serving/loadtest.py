@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..optional_deps import require
 from .server import TritonInstall, TritonServer
 
 ADAPTIVE = "adaptive"
@@ -101,6 +102,8 @@ class LoadReport:
 
 def python_model_parameters(repository: str, model: str) -> Dict[str, str]:
     """The string parameters of a python model's config.pbtxt (read as text: no tritonclient needed)."""
+    if not os.path.isdir(repository):
+        raise UserError(f"-r {repository} is not a folder: pass the repository idle-deploy triton wrote")
     path = os.path.join(repository, model, "config.pbtxt")
     if not os.path.isfile(path):
         raise UserError(f"{path} not found: write the repository with idle-deploy triton, or pass --model")
@@ -179,7 +182,7 @@ def drive(url: str, model: str, input_shape: Sequence[int], mode: str, plan: Loa
 
 
 def run_modes(repository: str, model: str, modes: Sequence[str], plan: LoadPlan,
-              python: Optional[str] = None, warmup: int = 3) -> LoadReport:
+              python: Optional[str] = None, warmup: int = 3, startup_timeout: float = 300.0) -> LoadReport:
     """Start a server per mode, warm it up, drive the plan, stop it; the report has every request."""
     plan.check()
     params = python_model_parameters(repository, model)
@@ -191,9 +194,12 @@ def run_modes(repository: str, model: str, modes: Sequence[str], plan: LoadPlan,
     input_shape = read_onnx_io(first).image_input.dims[1:] if first.endswith(".onnx") else None
     if input_shape is None:
         raise UserError("the load test drives ONNX-backed python models: deploy with --runner ort or openvino")
+    # the client library is imported before any server starts: a Ctrl-C inside an import ends the process at once
+    # (see idlevit_launch), which would leave a running server behind
+    require("tritonclient.grpc")
     results = []
     for mode in modes:
-        with TritonServer(repository, models=[model], install=install) as server:
+        with TritonServer(repository, models=[model], install=install, startup_timeout=startup_timeout) as server:
             warm = LoadPlan(phases=(1,), phase_seconds=REQUEST_TIMEOUT_S, max_requests=warmup, batch_size=plan.batch_size)
             drive(server.grpc_url, model, input_shape, mode, warm)
             results.append(drive(server.grpc_url, model, input_shape, mode, plan))

@@ -12,13 +12,15 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
+from ..fileio import (check_input_file, check_replaceable_dir, commit_dir, file_sha256, remove_stale_temps,
+                      temp_dir_beside)
+from ..limits import check_finite
 from ..onnx_file.elastic import is_keep_input
-from .triton_config import ModelConfig, TensorSpec
+from .triton_config import INT32_MAX, UINT64_MAX, ModelConfig, TensorSpec, check_with_triton_schema
 
 RATIO_OUTPUT = "keep_ratio"            # python model: the keep ratio each sample ran at
 PYTHON_RUNNERS = ("ort", "openvino", "trt")
@@ -137,6 +139,19 @@ class DeployOptions:
     p99_target_ms: Optional[float] = None   # follow the load: lower the ratio when p99 passes this
     min_keep_ratio: float = 0.5
 
+    def check(self) -> None:
+        """Every number within what Triton's schema holds and what the python model can act on."""
+        check_model_name(self.name)
+        if self.runner not in PYTHON_RUNNERS:
+            raise UserError(f"unknown runner {self.runner!r}: use one of {', '.join(PYTHON_RUNNERS)}")
+        for flag, value, low, high in (("--max-batch", self.max_batch, 1, INT32_MAX),
+                                       ("--instances", self.instances, 1, INT32_MAX),
+                                       ("--max-queue-delay-us", self.max_queue_delay_us, 0, UINT64_MAX),
+                                       ("--threads", self.threads, 1, 1024)):
+            if value is not None and not low <= value <= high:
+                raise UserError(f"{flag} {value} is out of range: pass a whole number from {low} to {high}")
+        check_finite(self.p99_target_ms, "--p99-target-ms", positive=True)
+
 
 def check_model_name(name: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -151,24 +166,18 @@ def write_repository(onnx: Sequence[str], out: str, engine: Optional[str] = None
     the file per request ratio). Each also gets its own onnxruntime model.
     """
     opts = options or DeployOptions()
-    check_model_name(opts.name)
-    if opts.runner not in PYTHON_RUNNERS:
-        raise UserError(f"unknown runner {opts.runner!r}: use one of {', '.join(PYTHON_RUNNERS)}")
+    opts.check()
     if opts.runner == "trt" and not engine:
         raise UserError("--runner trt serves an engine: pass --engine model.plan")
-    if opts.max_batch < 1:
-        raise UserError(f"--max-batch {opts.max_batch} must be at least 1")
     if not onnx:
-        raise UserError("no --onnx given: pass the ONNX file written by idle-export")
+        raise UserError("no --onnx-files given: pass the ONNX file written by idle-export")
+    inputs = list(onnx) + ([engine, engine + ".json"] if engine else [])
+    check_replaceable_dir(out, force, inputs)
+    remove_stale_temps(out)
     ios = [read_onnx_io(p) for p in onnx]
     _check_same_model(ios)
-    if engine and not os.path.isfile(engine):
-        raise UserError(f"engine {engine} does not exist: build one with idle-trt-build")
-    if os.path.exists(out) and os.listdir(out) and not force:
-        raise UserError(f"{out} exists and is not empty: remove it, pass another -o, or add --force")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise UserError(f"folder {parent} does not exist: create it or pass another -o")
+    if engine:
+        _check_engine_file(engine, ios)
 
     configs: Dict[str, ModelConfig] = {}
     files: Dict[str, Dict[str, str]] = {}   # model -> {name in version folder: source path}
@@ -186,7 +195,7 @@ def write_repository(onnx: Sequence[str], out: str, engine: Optional[str] = None
 
     py_files, served = _python_files(ios, engine, opts.runner)
     params = {"runner": opts.runner, "files": json.dumps(served), "min_keep_ratio": f"{opts.min_keep_ratio:g}"}
-    if opts.threads:
+    if opts.threads is not None:
         params["threads"] = str(opts.threads)
     if opts.keep_ratio is not None:
         params["keep_ratio"] = f"{opts.keep_ratio:g}"
@@ -196,13 +205,19 @@ def write_repository(onnx: Sequence[str], out: str, engine: Optional[str] = None
                                        "KIND_GPU" if opts.runner == "trt" else "KIND_CPU", opts.max_queue_delay_us)
     files[opts.name] = py_files
 
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.", dir=parent)
+    texts = {model: config.to_pbtxt() for model, config in configs.items()}
+    for model, text in texts.items():   # what Triton would refuse to load is refused here, before writing
+        check_with_triton_schema(text, model)
+    try:
+        tmp = temp_dir_beside(out)
+    except OSError as e:
+        raise UserError(f"cannot write -o {out} ({e.strerror}): pass a folder in a place you can write to") from None
     try:
         for model, config in configs.items():
             version = os.path.join(tmp, model, "1")
             os.makedirs(version)
             with open(os.path.join(tmp, model, "config.pbtxt"), "w") as f:
-                f.write(config.to_pbtxt())
+                f.write(texts[model])
             for target, source in files[model].items():
                 if source is None:
                     with open(os.path.join(version, target), "w") as f:
@@ -211,14 +226,25 @@ def write_repository(onnx: Sequence[str], out: str, engine: Optional[str] = None
                     shutil.copyfile(source, os.path.join(version, target))
                     if os.path.isfile(source + ".json"):  # an engine's sidecar travels with it
                         shutil.copyfile(source + ".json", os.path.join(version, target + ".json"))
-        os.chmod(tmp, 0o755)
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        commit_dir(tmp, out)
+    except OSError as e:   # a full disk, a folder that went away: nothing half-written stays
+        raise UserError(f"cannot write -o {out} ({e.strerror or e}): free space or pass another folder") from None
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-    return {model: config.to_pbtxt() for model, config in configs.items()}
+    return texts
+
+
+def _check_engine_file(engine: str, ios: List[OnnxIO]) -> None:
+    """The engine exists, and its sidecar says it was built from one of the ONNX files deployed beside it."""
+    from ..engines.sidecar import read_sidecar
+    check_input_file(engine, "--engine", "pass the engine file idle-trt-build wrote")
+    sidecar = read_sidecar(engine)
+    built_from = {sidecar.onnx_sha256, sidecar.source_onnx_sha256} - {None, ""}
+    if not built_from & {file_sha256(io.path) for io in ios}:
+        raise UserError(f"engine {engine} was not built from the --onnx-files given (its sidecar names ONNX sha256 "
+                        f"{str(sidecar.onnx_sha256)[:12]}...): pass the ONNX it was built from, or rebuild it with "
+                        f"idle-trt-build --onnx {ios[0].path}")
 
 
 def _python_files(ios: List[OnnxIO], engine: Optional[str], runner: str):
@@ -242,7 +268,8 @@ def _check_same_model(ios: List[OnnxIO]) -> None:
             raise UserError(f"{io.path} and {first.path} have different inputs or outputs: pass files of one model "
                             "(the same backbone at different keep ratios)")
         if io.elastic or first.elastic:
-            raise UserError("an elastic file already serves every keep ratio: pass it alone as --onnx")
+            raise UserError(f"{(io if io.elastic else first).path} is elastic and already serves every keep ratio: "
+                            "pass it alone with --onnx-files")
         if io.keep_ratio is None or io.keep_ratio == first.keep_ratio:
-            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another --onnx: pass one file per "
-                            "keep ratio (files written by idle-export --keep-ratio R)")
+            raise UserError(f"{io.path} has keep ratio {io.keep_ratio} like another of the --onnx-files: pass one "
+                            "file per keep ratio (files written by idle-export --keep-ratio R)")

@@ -13,12 +13,12 @@ its prefix through `python3` on PATH), and the interpreter's own libpython ahead
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,13 +26,21 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UserError
+from ..fileio import make_scratch_dir
 
+log = logging.getLogger(__name__)
 PYTHON_ENV_VAR = "IDLEVIT_TRITON_PYTHON"   # the triton venv's python (set by .ci/triton-venv.sh)
 LOOPBACK = "127.0.0.1"
 
 
-class TritonStartError(RuntimeError):
-    """tritonserver did not become ready; the message ends with the tail of its log."""
+class TritonStartError(UserError):
+    """tritonserver did not become ready: one line with the last line of its log (`log_tail` has more)."""
+
+    def __init__(self, message: str, log_tail: str = ""):
+        last = next((line.strip() for line in reversed(log_tail.splitlines()) if line.strip()), "no log")
+        super().__init__(f"{message} (its log ends: {last[:200]}): check the repository with idle-deploy triton, "
+                         "or raise --startup-timeout on a slow machine")
+        self.log_tail = log_tail
 
 
 @dataclass(frozen=True)
@@ -49,20 +57,35 @@ class TritonInstall:
     @classmethod
     def find(cls, python: Optional[str] = None) -> "TritonInstall":
         """The install behind `python` (default: $IDLEVIT_TRITON_PYTHON); UserError when there is none."""
+        named = f"--python {python}" if python else f"{PYTHON_ENV_VAR}={os.environ.get(PYTHON_ENV_VAR)}"
         python = python or os.environ.get(PYTHON_ENV_VAR)
         hint = "build the venv with `source .ci/triton-venv.sh` (a venv with nvidia-pytriton, numpy<2 and idlevit)"
         if not python:
-            raise UserError(f"no Triton venv: set {PYTHON_ENV_VAR} to its python; {hint}")
+            raise UserError(f"no Triton venv: set {PYTHON_ENV_VAR} to its python or pass --python; {hint}")
+        if os.path.isdir(python):
+            raise UserError(f"{named} is a folder: pass the venv's bin/python; {hint}")
         if not os.path.isfile(python):
-            raise UserError(f"{PYTHON_ENV_VAR}={python} does not exist: {hint}")
+            raise UserError(f"{named} does not exist: {hint}")
+        if not os.access(python, os.X_OK):
+            raise UserError(f"{named} is not executable: pass the venv's bin/python; {hint}")
         code = ("import json, os, sys, sysconfig, importlib.metadata as md, pytriton\n"
                 "root = os.path.dirname(pytriton.__file__)\n"
                 "print(json.dumps({'root': root, 'libdir': sysconfig.get_config_var('LIBDIR') or '',"
                 " 'py': '%d.%d' % sys.version_info[:2], 'version': md.version('nvidia-pytriton')}))\n")
-        out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+        try:
+            out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = getattr(e, "strerror", None) or type(e).__name__
+            raise UserError(f"{named} cannot be run ({why}): {hint}") from None
         if out.returncode != 0:
-            raise UserError(f"{python} cannot import pytriton ({(out.stderr.strip().splitlines() or ['?'])[-1]}): {hint}")
-        info = json.loads(out.stdout.strip().splitlines()[-1])
+            last = (out.stderr.strip().splitlines() or ["?"])[-1]
+            raise UserError(f"{named} cannot import pytriton ({last}): {hint}")
+        try:
+            info = json.loads(out.stdout.strip().splitlines()[-1])
+            info = {k: str(info[k]) for k in ("root", "libdir", "py", "version")}
+        except (IndexError, ValueError, KeyError, TypeError):
+            raise UserError(f"{named} is not a Python interpreter (it printed no answer to a Python "
+                            f"one-liner): pass the Triton venv's bin/python; {hint}") from None
         server_root = os.path.join(info["root"], "tritonserver")
         install = cls(python=python, server=os.path.join(server_root, "bin", "tritonserver"),
                       python_backend=os.path.join(server_root, "backends", "python"),
@@ -138,24 +161,33 @@ class TritonServer:
         return ["--model-control-mode=explicit"] + [f"--load-model={m}" for m in self.models]
 
     def start(self) -> "TritonServer":
-        self._workdir = tempfile.mkdtemp(prefix="idlevit-triton-")
+        """Start the server and wait until it is ready; on any way out short of that (timeout, exit, Ctrl-C,
+        SIGTERM) the server is stopped and its work folder removed before the exception goes on."""
+        try:
+            return self._start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _start(self) -> "TritonServer":
+        self._workdir = make_scratch_dir("triton")
         self.log_file = self.log_file or os.path.join(self._workdir, "tritonserver.log")
         self.http_port, self.grpc_port = free_port(), free_port()
         backends = self._backends()
-        with open(self.log_file, "w") as log:
-            self.process = subprocess.Popen(self.command(backends), stdout=log, stderr=subprocess.STDOUT,
+        log.info("starting tritonserver on %s (waiting up to %.0f s for it to be ready)", LOOPBACK,
+                 self.startup_timeout)
+        with open(self.log_file, "w") as log_out:
+            self.process = subprocess.Popen(self.command(backends), stdout=log_out, stderr=subprocess.STDOUT,
                                             env=self.install.environment(), cwd=self._workdir,
                                             start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.stop()
-                raise TritonStartError(f"tritonserver exited with status {self.process.returncode}:\n{self.log_tail()}")
+                raise TritonStartError(f"tritonserver exited with status {self.process.returncode}", self.log_tail())
             if self.ready():
                 return self
             time.sleep(0.5)
-        self.stop()
-        raise TritonStartError(f"tritonserver was not ready after {self.startup_timeout:.0f} s:\n{self.log_tail()}")
+        raise TritonStartError(f"tritonserver was not ready after {self.startup_timeout:g} s", self.log_tail())
 
     def ready(self) -> bool:
         try:
@@ -172,13 +204,17 @@ class TritonServer:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
+        """SIGTERM, up to 30 s to exit, then SIGKILL to its whole session (the python stubs too); the kill runs
+        even when a second Ctrl-C or SIGTERM cuts the wait short."""
+        if self.process is None:
+            return
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
                 self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        if self.process is not None:  # the server and its python stubs share the session it started
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

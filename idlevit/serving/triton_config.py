@@ -1,7 +1,8 @@
 """Triton `config.pbtxt` for one model: I/O names, types and dims, dynamic batching, instance groups.
 
-Written as protobuf text by hand (no tritonclient needed to deploy); the tests parse every file against
-Triton's own schema (`tritonclient.grpc.model_config_pb2`).
+Written as protobuf text by hand (no tritonclient needed to deploy); where tritonclient is installed, every
+text is parsed against Triton's own schema (`tritonclient.grpc.model_config_pb2`) before it is written, and
+the ranges Triton checks on load are checked either way.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TY
                  "int64": "TYPE_INT64", "int32": "TYPE_INT32", "int16": "TYPE_INT16", "int8": "TYPE_INT8",
                  "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL"}
 INSTANCE_KINDS = ("KIND_CPU", "KIND_GPU", "KIND_AUTO")
+INT32_MAX, UINT64_MAX = 2 ** 31 - 1, 2 ** 64 - 1   # max_batch_size and count are int32, the queue delay uint64
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,12 @@ class ModelConfig:
             raise ValueError("a model config sets exactly one of platform and backend")
         if self.instance_kind not in INSTANCE_KINDS:
             raise UserError(f"instance kind {self.instance_kind} is not one of {', '.join(INSTANCE_KINDS)}")
-        if self.instance_count < 1:
-            raise UserError(f"instance count {self.instance_count} must be at least 1")
-        if self.max_batch_size < 0:
-            raise UserError(f"max batch size {self.max_batch_size} must be at least 0 (0 = no batching)")
+        if not 1 <= self.instance_count <= INT32_MAX:
+            raise UserError(f"instance count {self.instance_count} must be from 1 to {INT32_MAX}")
+        if not 0 <= self.max_batch_size <= INT32_MAX:
+            raise UserError(f"max batch size {self.max_batch_size} must be from 0 (no batching) to {INT32_MAX}")
+        if not 0 <= self.max_queue_delay_us <= UINT64_MAX:
+            raise UserError(f"max queue delay {self.max_queue_delay_us} us must be from 0 to {UINT64_MAX}")
 
     def to_pbtxt(self) -> str:
         """The model's config.pbtxt (protobuf text format of Triton's ModelConfig)."""
@@ -94,3 +98,30 @@ def config_kind(pbtxt: str) -> str:
     """The platform (onnxruntime_onnx, tensorrt_plan) or backend (python) a config.pbtxt text names."""
     return next(line.split(":", 1)[1].strip().strip('"') for line in pbtxt.splitlines()
                 if line.startswith(("platform:", "backend:")))
+
+
+def check_with_triton_schema(pbtxt: str, model: str) -> None:
+    """Refuse a config Triton would not load: parsed against Triton's ModelConfig schema (when tritonclient is
+    installed), then the ranges Triton checks when it loads a model."""
+    try:
+        from google.protobuf import text_format
+        from tritonclient.grpc import model_config_pb2
+    except ImportError:
+        return   # the ranges are checked on ModelConfig itself; the schema needs 'idlevit[serve]'
+    try:
+        config = text_format.Parse(pbtxt, model_config_pb2.ModelConfig())
+    except text_format.ParseError as e:
+        raise UserError(f"config.pbtxt of {model} does not fit Triton's schema ({e}): pass values in range") from None
+    problems = []
+    if config.max_batch_size < 0:
+        problems.append(f"max_batch_size {config.max_batch_size} is negative")
+    problems += [f"instance_group count {g.count} is below 1" for g in config.instance_group if g.count < 1]
+    for tensor in list(config.input) + list(config.output):
+        if any(d == 0 or d < -1 for d in tensor.dims) or (config.max_batch_size == 0 and not tensor.dims):
+            problems.append(f"tensor {tensor.name} has dims {list(tensor.dims)}")
+    batches = config.dynamic_batching.preferred_batch_size
+    problems += [f"preferred batch {b} is outside 1..{config.max_batch_size}" for b in batches
+                 if not 1 <= b <= config.max_batch_size]
+    if problems:
+        raise UserError(f"config.pbtxt of {model} would not load in Triton ({'; '.join(problems)}): "
+                        "pass values in range")

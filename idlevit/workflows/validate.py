@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence
@@ -10,6 +9,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from ..factory import image_size
+from ..fileio import scratch_dir
 from ..images import eval_transform, load_images
 from ..runtime.bench import BenchResult, bench_against_baseline, executed_gmacs
 from ..runtime.inputs import BUNDLED_PHOTOS, batched, photos_array, random_inputs
@@ -75,7 +75,7 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
         parity = compare_runners(cand, ref, batched(x, batch), thresholds_for("fp32"))
     seconds["parity"] = time.perf_counter() - t0
 
-    with tempfile.TemporaryDirectory(prefix="idle-validate-") as tmp:
+    with scratch_dir("validate") as tmp:
         t0 = time.perf_counter()
         log("[3/4] exporting the keep-ratio-1.0 baseline (same weights) for the bench")
         base_model = baseline_of(model)

@@ -68,3 +68,45 @@ def test_bad_batch_sizes_and_fp16_files_leave_no_calib_npz(photo_folder, tiny_on
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "is fp16, not fp32" in err[0]
     assert sorted(os.listdir(tmp_path)) == ["m.fp16.onnx"]
+
+
+def test_interrupted_quantization_keeps_the_old_pair_and_leaves_no_temp_folders(photo_folder, tiny_onnx, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """ONNX Runtime's own ort.quant.* folder lives in a scratch folder of ours; Ctrl-C while quantizing leaves the
+    calib.npz and Q/DQ file of the last run as they were (not a new calib.npz beside an old Q/DQ file)."""
+    import tempfile
+
+    import idlevit.calibration.quantize as quantize
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    out = tmp_path / "out"
+    out.mkdir()
+    calib, qdq = out / "calib.npz", out / "m.qdq.onnx"
+    args = ["--onnx", tiny_onnx[0], "--images", photo_folder, "-o", str(calib), "--qdq-output", str(qdq), "--no-progress"]
+    assert main(args + ["--num-images", "2"]) == 0
+    assert os.listdir(system_tmp) == []
+    before = calib.read_bytes(), qdq.read_bytes()
+    seen = []
+
+    def interrupted(src, dst, reader, exclude, options):
+        seen.append(tempfile.gettempdir())
+        tempfile.mkdtemp(prefix="ort.quant.")   # where ONNX Runtime puts its own
+        raise KeyboardInterrupt
+    monkeypatch.setattr(quantize, "_quantize_onnxruntime", interrupted)
+    assert main(args + ["--num-images", "3"]) == 130
+    assert capsys.readouterr().err.strip().endswith("error: interrupted")
+    assert os.path.basename(seen[0]).startswith("idlevit-quant-") and os.path.dirname(seen[0]) == str(system_tmp)
+    assert (calib.read_bytes(), qdq.read_bytes()) == before
+    assert os.listdir(system_tmp) == [] and sorted(os.listdir(out)) == ["calib.npz", "m.qdq.onnx"]
+
+
+def test_a_file_for_a_folder_and_a_folder_for_a_file_say_so(tiny_onnx, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["--onnx", tiny_onnx[0], "--images", str(tmp_path / "afile"), "-o", str(tmp_path / "c.npz")]) == 2
+    assert "afile is a file, not a folder" in capsys.readouterr().err
+    assert main(["--onnx", tiny_onnx[0], "--calib", str(tmp_path), "--qdq-output", str(tmp_path / "q.onnx")]) == 2
+    assert f"calibration file {tmp_path} is a folder" in capsys.readouterr().err
+    assert main(["--onnx", tiny_onnx[0], "--images", str(tmp_path), "--qdq-output", str(tmp_path / "no" / "q.onnx")]) == 2
+    assert capsys.readouterr().err.strip().endswith("pass another --qdq-output")
+    assert sorted(os.listdir(tmp_path)) == ["afile"]

@@ -16,7 +16,9 @@ def fake_engine(tiny_onnx, tmp_path, monkeypatch):
     info = read_onnx_info(tiny_onnx[0])
     engine = str(tmp_path / "m.engine")
     open(engine, "wb").write(b"plan")
-    write_sidecar(EngineSidecar("10.13.3.9", "NVIDIA L4", "8.9", "fp16", {"input": {}}, info.sha256,
+    shape = list(info.input_shape[1:])
+    profile = {"input": {"min": [1] + shape, "opt": [4] + shape, "max": [8] + shape}}
+    write_sidecar(EngineSidecar("10.13.3.9", "NVIDIA L4", "8.9", "fp16", profile, info.sha256,
                                 onnx_metadata=info.metadata), engine)
     return engine
 

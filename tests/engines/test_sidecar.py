@@ -65,3 +65,12 @@ def test_version_compatible_engines_load_on_later_versions_only():
 def test_other_gpu_is_refused_even_when_version_compatible(gpu):
     with pytest.raises(UserError, match=f"built for {H100.name} .* but this GPU is {gpu.name}"):
         check_engine_compatible(_sidecar(version_compatible=True), "m.engine", "10.13.3.9", gpu)
+
+
+@pytest.mark.parametrize("profile", [{"input": {}}, {}, {"input": {"min": [1, 3], "opt": [1, 3], "max": [2]}},
+                                     {"input": {"min": [1, 3], "opt": [1, 3], "max": ["8", 3]}}])
+def test_sidecar_with_a_broken_profile_is_one_line(tmp_path, profile):
+    engine = str(tmp_path / "m.plan")
+    write_sidecar(EngineSidecar("10.13.3.9", "NVIDIA L4", "8.9", "fp16", profile, "ab" * 32), engine)
+    with pytest.raises(UserError, match="broken optimization profile.*rebuild the engine"):
+        read_sidecar(engine)

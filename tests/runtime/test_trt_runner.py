@@ -8,7 +8,7 @@ from idlevit.runtime.trt_runner import TrtRunner
 
 
 def test_missing_engine(tmp_path):
-    with pytest.raises(UserError, match="does not exist: build one with idle-trt-build"):
+    with pytest.raises(UserError, match="not found: pass the engine file idle-trt-build wrote"):
         TrtRunner(str(tmp_path / "none.engine")).load()
 
 
