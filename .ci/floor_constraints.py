@@ -3,6 +3,8 @@
 usage: python3 .ci/floor_constraints.py [EXTRA ...] > floors.txt
 Each requirement of [project.dependencies] (and of the named extras) with a `>=X` bound becomes
 `name==X`; requirements without a lower bound are left to the resolver and listed on stderr.
+A pre-release floor such as torch's `2.9.0a0` (it admits NVIDIA's container builds, `2.9.0a0+<commit>`,
+which no index serves) is pinned to its first release, `2.9.0`.
 """
 import re
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 # "name[extras] >=1.2, <3 ; marker" -> name, and the version of the >= bound if there is one
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?([^;]*)")
 LOWER_BOUND = re.compile(r">=\s*([^,\s]+)")
+PRE_RELEASE = re.compile(r"(?:a|b|rc)\d+$")
 
 
 def floor_pins(pyproject: dict, extras: list[str]) -> tuple[list[str], list[str]]:
@@ -24,7 +27,7 @@ def floor_pins(pyproject: dict, extras: list[str]) -> tuple[list[str], list[str]
         name, specifier = REQUIREMENT.match(text).groups()
         floor = LOWER_BOUND.search(specifier)
         if floor:
-            pins.append(f"{name}=={floor.group(1)}")
+            pins.append(f"{name}=={PRE_RELEASE.sub('', floor.group(1))}")
         else:
             unbounded.append(name)
     return pins, unbounded

@@ -114,6 +114,9 @@ def _symbolic_shapes(model: onnx.ModelProto):
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
     elastic = any(is_keep_input(value.name) for value in model.graph.input)
     inference = SymbolicShapeInference(2**31 - 1, elastic, False, 0)
+    # ONNX Runtime's tool before 1.31 ignores Shape's start/end (opset >= 15), which the dynamo exporter
+    # emits, and then asserts further down (in Range); this handler makes every release from 1.23 on agree
+    inference.dispatcher_["Shape"] = lambda node: _infer_shape_slice(inference, node)
     if default_opset(model) >= 18:
         # ReduceMax/ReduceMin take their axes as an input from opset 18 on, exactly as ReduceSum does from
         # 13 (LV-ViT's dense head ends in a ReduceMax); ORT's tool knows only the ReduceSum/ReduceMean form
@@ -127,6 +130,12 @@ def _symbolic_shapes(model: onnx.ModelProto):
         raise ValueError("some tensor shapes could not be inferred")
     inference._update_output_from_vi()
     return inference.out_mp_
+
+
+def _infer_shape_slice(inference, node: onnx.NodeProto) -> None:
+    """Shape with its opset-15 start/end: Python's slice clamps out-of-range and negative bounds as ONNX does."""
+    dims = inference._get_sympy_shape(node, 0)
+    inference.sympy_data_[node.output[0]] = dims[_attr(node, "start", 0):_attr(node, "end")]
 
 
 def _shape_table(model: onnx.ModelProto) -> Dict[str, onnx.TypeProto]:

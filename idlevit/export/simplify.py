@@ -98,6 +98,9 @@ def simplify_onnx(model: onnx.ModelProto, method: str = DEFAULT_SIMPLIFIER, prob
     for name in (("onnxslim", "polygraphy") if method == "auto" else (method,)):
         start = time.perf_counter()
         simplified = SIMPLIFY_FUNCS[name](model)
+        # the same ops and opset: keep the exporter's IR version, not the one the simplifier's onnx writes
+        # (onnx 1.19 writes IR 12, which ONNX Runtime 1.23 cannot load)
+        simplified.ir_version = min(simplified.ir_version, model.ir_version)
         result = SimplifyResult(name, len(simplified.graph.node), simplified.ByteSize(), time.perf_counter() - start)
         if reference is not None:
             result.max_abs_diff = float(np.abs(_run_ort(simplified, probe) - reference).max())

@@ -94,7 +94,9 @@ class IdleBlock(Block):
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None,
                 is_causal: bool = False) -> torch.Tensor:
         if self.keep_tokens is None or attn_mask is not None or is_causal:
-            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+            # only the arguments given: older timm (1.0.22) has no is_causal in Block.forward
+            extra = {"is_causal": True} if is_causal else {}
+            return super().forward(x, attn_mask=attn_mask, **extra)
         return idle_block_forward(self, x, self.keep_tokens)
 
     def forward_masked(self, x: torch.Tensor, attn_map: str = "mean_softmax"):

@@ -111,7 +111,9 @@ class LVViT(VisionTransformer):
         logits = super().forward_head(x, pre_logits=pre_logits)
         if pre_logits or self.num_classes == 0:
             return logits
-        dense = self.aux_head(x[:, self.num_prefix_tokens:])
+        # every row through aux_head, then the image tokens: the linear of the sliced (strided) rows makes
+        # torch 2.9's dynamo export guard batch != 1; one extra row of N+1 costs nothing measurable
+        dense = self.aux_head(x)[:, self.num_prefix_tokens:]
         return logits + self.aux_weight * dense.max(1)[0]
 
 

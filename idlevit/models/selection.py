@@ -32,12 +32,14 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     w_k = qkv_weight[attn_dim:2 * attn_dim]
     b_q = qkv_bias[:attn_dim] if qkv_bias is not None else None
     b_k = qkv_bias[attn_dim:2 * attn_dim] if qkv_bias is not None else None
-    q_cls = F.linear(xn[:, :1], qkv_weight[:attn_dim], b_q)           # (B, 1, A)
+    # the [CLS] row as a (B, C) matrix: projecting the (B, 1, C) slice makes torch 2.9's dynamo export
+    # guard batch != 1 (torch 2.10 does not)
+    q_cls = F.linear(xn[:, 0], qkv_weight[:attn_dim], b_q)            # (B, A)
     if query_folds_through_keys(q_norm, k_norm):
-        u = torch.matmul(q_cls, w_k)                                    # (B, 1, C)
-        logits = torch.matmul(xn, u.transpose(1, 2))[:, 1:, 0]          # (B, N-1), no copy of the rows
+        u = torch.matmul(q_cls, w_k)                                    # (B, C)
+        logits = torch.matmul(xn, u.unsqueeze(-1))[:, 1:, 0]            # (B, N-1), no copy of the rows
         if b_k is not None:
-            logits = logits + torch.matmul(q_cls, b_k)                  # (B, 1): the same for every token
+            logits = logits + torch.matmul(q_cls, b_k[:, None])         # (B, 1): the same for every token
         return logits / num_heads
     B, N, _ = xn.shape
     qh = q_norm(q_cls.reshape(B, 1, num_heads, head_dim))
@@ -59,7 +61,8 @@ def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
     shape in the graph still depends on input dims only.
     """
     if isinstance(k, torch.Tensor):
-        ranked = torch.topk(scores, scores.shape[-1], dim=-1, largest=True, sorted=True).indices
+        # a Python int: torch 2.9's torchscript exporter would trace shape[-1] into a computed TopK K
+        ranked = torch.topk(scores, int(scores.shape[-1]), dim=-1, largest=True, sorted=True).indices
         top = ranked[:, :k.shape[0]] + 1
     else:
         top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1

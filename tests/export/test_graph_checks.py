@@ -154,3 +154,17 @@ def test_failed_shape_inference_leaves_nothing_in_the_working_directory(tmp_path
     report, problems = _problems(model)
     assert not report.ok and "symbolic shape inference failed" in problems, problems
     assert os.listdir(tmp_path) == [] and os.getcwd() == str(tmp_path)
+
+
+def test_shape_start_end_feeds_range_on_every_onnx_runtime():
+    """The dynamo exporter's Shape(start, end) -> Squeeze -> Range: ONNX Runtime's inference tool before 1.31
+    ignored start/end and asserted in Range; the check must infer the same static dims on every release."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"], start=1, end=2),
+             helper.make_node("Squeeze", ["s", "axes"], ["n"]),
+             helper.make_node("Range", ["zero", "n", "one"], ["r"]),
+             helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "rf"], ["y"])]
+    inits = [("axes", np.array([0], np.int64)), ("zero", np.array(0, np.int64)), ("one", np.array(1, np.int64))]
+    report, text = _problems(_model(nodes, inits, out_shape=("batch", 8)))
+    assert report.ok, text
+    assert report.dynamic_dims == ["batch"]
