@@ -16,7 +16,7 @@ from .checkpoint import load_checkpoint
 from .errors import UserError
 from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
 from .models import backbone_name, registered_name
-from .models.names import DEFAULT_MODEL  # noqa: F401  (re-exported: the CLIs and runtime read it here)
+from .models.names import DEFAULT_MODEL, is_gtp  # noqa: F401  (DEFAULT_MODEL re-exported for the CLIs and runtime)
 from .models.schedule import DEFAULT_KEEP_RATIO, KeepSchedule
 
 
@@ -38,8 +38,15 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
 
     Without `ckpt` the weights are timm's init under `torch.manual_seed(seed)`, so the same
     name and seed always rebuild the same model (export and parity rely on this).
-    Any timm ViT name with a [CLS] token works; `idlevit_*` names map to their backbone.
+    Any timm ViT name with a [CLS] token works; `idlevit_*` names map to their backbone. A `gtp_*` name
+    builds GTP-ViT instead: its settings (num_prop, num_neighbours, alpha, graph_type, token_scale,
+    sparsity) come in `kwargs` and the keep ratio does not apply.
     """
+    if is_gtp(model_name):
+        if keep_ratios is not None:
+            raise UserError(f"{model_name} is GTP-ViT, which has no keep-ratio schedule: drop --keep-ratios and set "
+                            "its settings with --model-kwargs num_prop=8 ...")
+        return _create_gtp(model_name, ckpt, img_size, seed, num_classes, warn_random, **kwargs)
     try:
         KeepSchedule(keep_ratio, keep_ratios)
     except ValueError as e:
@@ -60,14 +67,42 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
                                   keep_ratios=keep_ratios, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
         raise UserError(f"cannot build {model_name}: {e}") from None
-    source = ModelSource(model_name, seed=None if ckpt else seed, keep_ratios=list(model.keep_ratios))
+    return model.eval(), _load_weights(model, model_name, ckpt, seed, warn_random, list(model.keep_ratios))
+
+
+def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], seed: int,
+                num_classes: Optional[int], warn_random: bool, **kwargs):
+    """GTP-ViT in eval mode plus its `ModelSource` (the `create_idlevit` path for `gtp_*` names)."""
+    from .models.gtp_vit import SETTING_NAMES, gtp_registered_name
+    backbone = model_name[len("gtp_"):]
+    if not timm.is_model(backbone):
+        raise UserError(f"unknown model {model_name!r}: use gtp_deit_tiny/small/base_patch16_224 or gtp_<timm ViT name>")
+    settings = {k: kwargs.pop(k) for k in SETTING_NAMES if k in kwargs}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if img_size is not None or kwargs:
+        check_build_args(backbone, img_size, **kwargs)
+    if img_size is not None:
+        kwargs["img_size"] = img_size
+    torch.manual_seed(seed)
+    try:
+        model = timm.create_model(gtp_registered_name(model_name), pretrained=False, **settings, **kwargs)
+    except (ValueError, TypeError, AssertionError) as e:
+        raise UserError(f"cannot build {model_name}: {e}") from None
+    return model.eval(), _load_weights(model, model_name, ckpt, seed, warn_random, [])
+
+
+def _load_weights(model, model_name: str, ckpt: Optional[str], seed: int, warn_random: bool,
+                  keep_ratios: list) -> ModelSource:
+    """Load `ckpt` strictly into `model` (or warn about the seeded random weights); the ModelSource."""
+    source = ModelSource(model_name, seed=None if ckpt else seed, keep_ratios=keep_ratios)
     if ckpt:
         source.ckpt = ckpt
         source.ckpt_sha256 = load_checkpoint(model, ckpt, model_name)
     elif warn_random:
         warnings.warn(f"no --ckpt given: {model_name} uses seeded random weights (seed {seed}); "
-                      "numbers are for speed and parity, not accuracy", stacklevel=2)
-    return model.eval(), source
+                      "numbers are for speed and parity, not accuracy", stacklevel=3)
+    return source
 
 
 def check_build_args(model_name: str, img_size: Optional[int] = None, **kwargs) -> None:

@@ -40,10 +40,17 @@ class ExportMetadata:
     precision: str = "fp32"                  # converted files (fp16/int8) overwrite this
     elastic: bool = False                    # K per idle stage is the length of input keep_tokens.<s>
     keep_token_range: Optional[List[int]] = None   # elastic: [min K, max K] each keep input accepts
+    method: str = "idlevit"                  # "idlevit" (token idling) or "gtp" (GTP-ViT token propagation)
+    gtp: Optional[Dict] = None               # GTP-ViT settings: num_prop (per block), num_neighbours, alpha,
+                                             # graph_type, token_scale, sparsity
     extra: Dict[str, str] = field(default_factory=dict)
 
     @property
     def num_topk(self) -> int:
+        """TopK nodes the graph holds: one per idle block; for GTP-ViT one per block that propagates tokens,
+        plus the semantic graph's neighbour threshold."""
+        if self.method == "gtp":
+            return sum(p > 0 for p in self.gtp["num_prop"]) + (self.gtp["graph_type"] != "spatial")
         return sum(k is not None for k in self.keep_tokens)
 
     def to_props(self) -> Dict[str, str]:
