@@ -28,6 +28,7 @@ class ModelSource:
     ckpt_sha256: Optional[str] = None
     seed: Optional[int] = None
     keep_ratios: list = field(default_factory=list)
+    model_kwargs: dict = field(default_factory=dict)   # extra timm.create_model arguments (--model-kwargs)
 
 
 def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_KEEP_RATIO,
@@ -52,6 +53,7 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
     except ValueError as e:
         raise UserError(str(e)) from None
     backbone = backbone_name(model_name)
+    model_kwargs = dict(kwargs)
     if not timm.is_model(backbone):
         raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* / idlevit_lvvit_* names or a timm ViT name "
                         "such as deit3_small_patch16_224")
@@ -67,7 +69,9 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
                                   keep_ratios=keep_ratios, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
         raise UserError(f"cannot build {model_name}: {e}") from None
-    return model.eval(), _load_weights(model, model_name, ckpt, seed, warn_random, list(model.keep_ratios))
+    source = _load_weights(model, model_name, ckpt, seed, warn_random, list(model.keep_ratios))
+    source.model_kwargs = model_kwargs
+    return model.eval(), source
 
 
 def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], seed: int,
@@ -77,6 +81,7 @@ def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], s
     backbone = model_name[len("gtp_"):]
     if not timm.is_model(backbone):
         raise UserError(f"unknown model {model_name!r}: use gtp_deit_tiny/small/base_patch16_224 or gtp_<timm ViT name>")
+    model_kwargs = dict(kwargs)
     settings = {k: kwargs.pop(k) for k in SETTING_NAMES if k in kwargs}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -89,7 +94,9 @@ def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], s
         model = timm.create_model(gtp_registered_name(model_name), pretrained=False, **settings, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
         raise UserError(f"cannot build {model_name}: {e}") from None
-    return model.eval(), _load_weights(model, model_name, ckpt, seed, warn_random, [])
+    source = _load_weights(model, model_name, ckpt, seed, warn_random, [])
+    source.model_kwargs = {k: v for k, v in model_kwargs.items() if k not in SETTING_NAMES}
+    return model.eval(), source
 
 
 def _load_weights(model, model_name: str, ckpt: Optional[str], seed: int, warn_random: bool,
@@ -161,6 +168,14 @@ def check_batch_fits(model, batch: int, flag: str = "-b/--batch-size", forward_o
     img = image_size(model)
     need = forward_bytes(model, batch) if forward_on_cpu else batch * 3 * img * img * FLOAT_BYTES
     check_fits_memory(need, f"{flag} {batch} at {img} px", f"pass a smaller {flag}")
+
+
+def describe_reduction(model) -> str:
+    """How `model` reduces tokens, for tool output: GTP-ViT's settings or IdleViT's K per block."""
+    gtp = getattr(model, "gtp", None)
+    if gtp is not None:
+        return f"GTP-ViT {gtp.summary()}"
+    return f"K per block {','.join('-' if k is None else str(k) for k in model.keep_tokens)}"
 
 
 def image_size(model) -> int:

@@ -220,7 +220,8 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
 
 
 def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Optional[str] = None,
-                 seed: Optional[int] = None, extra: Optional[Dict[str, str]] = None) -> ExportMetadata:
+                 seed: Optional[int] = None, extra: Optional[Dict[str, str]] = None,
+                 model_kwargs: Optional[Dict] = None) -> ExportMetadata:
     """ExportMetadata describing `model` (its schedule, image size, eval data config, versions)."""
     import timm
 
@@ -239,4 +240,5 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
         std=[float(s) for s in cfg["std"]], data_config=data_config, exporter="", torch_version=torch.__version__,
         opset=0, idlevit_version=__version__, keep_ratio=None if gtp is not None else keep_ratio, ckpt_sha256=ckpt_sha256,
         seed=None if ckpt_sha256 else seed, timm_version=timm.__version__, extra=dict(extra or {}),
-        method="gtp" if gtp is not None else "idlevit", gtp=gtp.to_json() if gtp is not None else None)
+        method="gtp" if gtp is not None else "idlevit", gtp=gtp.to_json() if gtp is not None else None,
+        model_kwargs=dict(model_kwargs) if model_kwargs else None)

@@ -83,6 +83,15 @@ class GTPViTMixin:
     def num_image_tokens(self) -> int:
         return self.patch_embed.num_patches
 
+    @property
+    def keep_tokens(self) -> List[Optional[int]]:
+        """No block idles tokens (tools that read IdleViT's schedule see plain blocks); `gtp` says what is removed."""
+        return [None] * len(self.blocks)
+
+    @property
+    def keep_ratios(self) -> List[float]:
+        return [1.0] * len(self.blocks)
+
     def tokens_per_block(self) -> List[int]:
         """Tokens ([CLS] included) entering each block's attention."""
         n, out = self.num_image_tokens + 1, []
@@ -147,6 +156,16 @@ def make_gtp(model: VisionTransformer, num_prop: Union[int, Sequence[int]] = DEF
             _GTP_CLASSES[cls] = type(f"GTP{cls.__name__}", (GTPViTMixin, cls), {})
         model.__class__ = _GTP_CLASSES[cls]
     return model
+
+
+def plain_copy(model: VisionTransformer) -> VisionTransformer:
+    """A copy of a GTP-ViT as the plain timm backbone (same weights, no propagation): its dense baseline."""
+    import copy
+    plain = copy.deepcopy(model)
+    if isinstance(plain, GTPViTMixin):
+        del plain.spatial_adjacency, plain.gtp
+        plain.__class__ = next(c for c in type(plain).__mro__ if not issubclass(c, GTPViTMixin))
+    return plain
 
 
 SETTING_NAMES = ("num_prop", "num_neighbours", "alpha", "graph_type", "token_scale", "sparsity")

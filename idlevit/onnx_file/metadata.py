@@ -41,6 +41,7 @@ class ExportMetadata:
     elastic: bool = False                    # K per idle stage is the length of input keep_tokens.<s>
     keep_token_range: Optional[List[int]] = None   # elastic: [min K, max K] each keep input accepts
     method: str = "idlevit"                  # "idlevit" (token idling) or "gtp" (GTP-ViT token propagation)
+    model_kwargs: Optional[Dict] = None      # extra timm.create_model arguments the model was built with
     gtp: Optional[Dict] = None               # GTP-ViT settings: num_prop (per block), num_neighbours, alpha,
                                              # graph_type, token_scale, sparsity
     extra: Dict[str, str] = field(default_factory=dict)
@@ -122,6 +123,18 @@ def metadata_value(meta: Mapping[str, str], *keys: str):
             except (ValueError, TypeError):
                 return meta[key]
     return None
+
+
+def expected_topk(meta: Mapping[str, str]) -> Optional[int]:
+    """TopK nodes an idle-export file holds by its metadata_props (lenient: converted files too), or None
+    when the file has no idle-export metadata."""
+    keep_tokens = metadata_list(meta, "keep_tokens")
+    if keep_tokens is None:
+        return None
+    gtp = metadata_value(meta, "gtp")
+    if metadata_value(meta, "method") == "gtp" and isinstance(gtp, dict):
+        return sum(int(p) > 0 for p in gtp["num_prop"]) + (gtp["graph_type"] != "spatial")
+    return sum(str(k) not in ("None", "null", "") for k in keep_tokens)
 
 
 def metadata_list(meta: Mapping[str, str], *keys: str) -> Optional[list]:
