@@ -89,3 +89,16 @@ def test_macs_cli_counts_deit_s(capsys):
         assert rows[p]["gmacs_formula"] == pytest.approx(rows[p]["gmacs_executed"], rel=1e-6)
         assert 0.015 < rows[p]["gmacs_graph"] < 0.025         # n^2 C of the semantic graph + the propagation
     assert rows[8]["tokens_per_block"] == list(range(197, 108, -8))
+
+
+def test_show_draws_where_each_block_propagated(tmp_path, capsys):
+    out = tmp_path / "gtp.png"
+    assert idle_runtime(["show"] + TINY_ARGS + ["num_prop=[0,3,2,4]", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert out.stat().st_size > 1000
+    assert [b["block"] for b in report["blocks"]] == [1, 2, 3]
+    assert [len(b["propagated"]) for b in report["blocks"]] == [3, 2, 4]
+    removed = [i for b in report["blocks"] for i in b["propagated"]]
+    assert len(set(removed)) == 9                     # a patch is propagated once, then gone
+    for b in report["blocks"]:
+        assert b["receivers"] and not set(b["receivers"]) & set(removed[:0] + b["propagated"])
