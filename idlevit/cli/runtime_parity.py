@@ -121,7 +121,7 @@ def run(args) -> int:
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
-    selection = meta.num_topk > 0 and meta.method != "gtp"   # GTP-ViT: no per-block selection outputs (yet)
+    selection = meta.reports_selection
     with candidate_runner(args, selection, meta) as candidate, \
             torch_runner(args, model, selection=selection) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)

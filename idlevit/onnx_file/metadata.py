@@ -54,6 +54,11 @@ class ExportMetadata:
             return sum(p > 0 for p in self.gtp["num_prop"]) + (self.gtp["graph_type"] != "spatial")
         return sum(k is not None for k in self.keep_tokens)
 
+    @property
+    def reports_selection(self) -> bool:
+        """Whether runners can return per-block selections to compare (IdleViT's TopK indices; GTP-ViT: not yet)."""
+        return self.method != "gtp" and self.num_topk > 0
+
     def to_props(self) -> Dict[str, str]:
         props = dict(self.extra)
         for key, value in asdict(self).items():
