@@ -39,7 +39,8 @@ def semantic_graph(tokens: torch.Tensor, num_neighbours: int) -> torch.Tensor:
     sim = unit @ unit.transpose(1, 2)
     threshold = torch.topk(sim, num_neighbours + 1, dim=-1, largest=True, sorted=True).values[..., num_neighbours:]
     eye = torch.eye(sim.shape[-1], dtype=sim.dtype, device=sim.device)
-    return (sim >= threshold).to(sim.dtype) - eye
+    # a Where of constants, not a Cast of the mask: fp16 converters retype a Cast's output but not its `to`
+    return torch.where(sim >= threshold, 1.0, 0.0).to(sim.dtype) - eye
 
 
 def token_graph(tokens: torch.Tensor, graph_type: str, num_neighbours: int,

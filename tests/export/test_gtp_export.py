@@ -102,3 +102,15 @@ def test_show_draws_where_each_block_propagated(tmp_path, capsys):
     assert len(set(removed)) == 9                     # a patch is propagated once, then gone
     for b in report["blocks"]:
         assert b["receivers"] and not set(b["receivers"]) & set(removed[:0] + b["propagated"])
+
+
+def test_fp16_conversion_loads_and_stays_close(tmp_path, capsys):
+    from idlevit.cli.fp16 import main as idle_fp16
+    path = _export(tmp_path, "gtp.onnx", ["num_prop=2", "num_neighbours=3"])
+    fp16 = str(tmp_path / "gtp_fp16.onnx")
+    assert idle_fp16(["--onnx", path, "-o", fp16]) == 0
+    x = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    with OrtRunner(path) as full, OrtRunner(fp16) as half:
+        a, b = full.infer(x)["logits"], half.infer(x)["logits"]
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.995
