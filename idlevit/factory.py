@@ -16,7 +16,7 @@ from .checkpoint import load_checkpoint
 from .errors import UserError
 from .limits import FLOAT_BYTES, check_batch_size, check_fits_memory, check_image_size, vit_forward_bytes
 from .models import backbone_name, registered_name
-from .models.names import DEFAULT_MODEL  # noqa: F401  (re-exported: the CLIs and runtime read it here)
+from .models.names import DEFAULT_MODEL, is_gtp  # noqa: F401  (DEFAULT_MODEL re-exported for the CLIs and runtime)
 from .models.schedule import DEFAULT_KEEP_RATIO, KeepSchedule
 
 
@@ -28,6 +28,7 @@ class ModelSource:
     ckpt_sha256: Optional[str] = None
     seed: Optional[int] = None
     keep_ratios: list = field(default_factory=list)
+    model_kwargs: dict = field(default_factory=dict)   # extra timm.create_model arguments (--model-kwargs)
 
 
 def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_KEEP_RATIO,
@@ -38,13 +39,21 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
 
     Without `ckpt` the weights are timm's init under `torch.manual_seed(seed)`, so the same
     name and seed always rebuild the same model (export and parity rely on this).
-    Any timm ViT name with a [CLS] token works; `idlevit_*` names map to their backbone.
+    Any timm ViT name with a [CLS] token works; `idlevit_*` names map to their backbone. A `gtp_*` name
+    builds GTP-ViT instead: its settings (num_prop, num_neighbours, alpha, graph_type, token_scale,
+    sparsity) come in `kwargs` and the keep ratio does not apply.
     """
+    if is_gtp(model_name):
+        if keep_ratios is not None:
+            raise UserError(f"{model_name} is GTP-ViT, which has no keep-ratio schedule: drop --keep-ratios and set "
+                            "its settings with --model-kwargs num_prop=8 ...")
+        return _create_gtp(model_name, ckpt, img_size, seed, num_classes, warn_random, **kwargs)
     try:
         KeepSchedule(keep_ratio, keep_ratios)
     except ValueError as e:
         raise UserError(str(e)) from None
     backbone = backbone_name(model_name)
+    model_kwargs = dict(kwargs)
     if not timm.is_model(backbone):
         raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* / idlevit_lvvit_* names or a timm ViT name "
                         "such as deit3_small_patch16_224")
@@ -60,14 +69,47 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
                                   keep_ratios=keep_ratios, **kwargs)
     except (ValueError, TypeError, AssertionError) as e:
         raise UserError(f"cannot build {model_name}: {e}") from None
-    source = ModelSource(model_name, seed=None if ckpt else seed, keep_ratios=list(model.keep_ratios))
+    source = _load_weights(model, model_name, ckpt, seed, warn_random, list(model.keep_ratios))
+    source.model_kwargs = model_kwargs
+    return model.eval(), source
+
+
+def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], seed: int,
+                num_classes: Optional[int], warn_random: bool, **kwargs):
+    """GTP-ViT in eval mode plus its `ModelSource` (the `create_idlevit` path for `gtp_*` names)."""
+    from .models.gtp_vit import SETTING_NAMES, gtp_registered_name
+    backbone = model_name[len("gtp_"):]
+    if not timm.is_model(backbone):
+        raise UserError(f"unknown model {model_name!r}: use gtp_deit_tiny/small/base_patch16_224 or gtp_<timm ViT name>")
+    model_kwargs = dict(kwargs)
+    settings = {k: kwargs.pop(k) for k in SETTING_NAMES if k in kwargs}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if img_size is not None or kwargs:
+        check_build_args(backbone, img_size, **kwargs)
+    if img_size is not None:
+        kwargs["img_size"] = img_size
+    torch.manual_seed(seed)
+    try:
+        model = timm.create_model(gtp_registered_name(model_name), pretrained=False, **settings, **kwargs)
+    except (ValueError, TypeError, AssertionError) as e:
+        raise UserError(f"cannot build {model_name}: {e}") from None
+    source = _load_weights(model, model_name, ckpt, seed, warn_random, [])
+    source.model_kwargs = {k: v for k, v in model_kwargs.items() if k not in SETTING_NAMES}
+    return model.eval(), source
+
+
+def _load_weights(model, model_name: str, ckpt: Optional[str], seed: int, warn_random: bool,
+                  keep_ratios: list) -> ModelSource:
+    """Load `ckpt` strictly into `model` (or warn about the seeded random weights); the ModelSource."""
+    source = ModelSource(model_name, seed=None if ckpt else seed, keep_ratios=keep_ratios)
     if ckpt:
         source.ckpt = ckpt
         source.ckpt_sha256 = load_checkpoint(model, ckpt, model_name)
     elif warn_random:
         warnings.warn(f"no --ckpt given: {model_name} uses seeded random weights (seed {seed}); "
-                      "numbers are for speed and parity, not accuracy", stacklevel=2)
-    return model.eval(), source
+                      "numbers are for speed and parity, not accuracy", stacklevel=3)
+    return source
 
 
 def check_build_args(model_name: str, img_size: Optional[int] = None, **kwargs) -> None:
@@ -126,6 +168,14 @@ def check_batch_fits(model, batch: int, flag: str = "-b/--batch-size", forward_o
     img = image_size(model)
     need = forward_bytes(model, batch) if forward_on_cpu else batch * 3 * img * img * FLOAT_BYTES
     check_fits_memory(need, f"{flag} {batch} at {img} px", f"pass a smaller {flag}")
+
+
+def describe_reduction(model) -> str:
+    """How `model` reduces tokens, for tool output: GTP-ViT's settings or IdleViT's K per block."""
+    gtp = getattr(model, "gtp", None)
+    if gtp is not None:
+        return f"GTP-ViT {gtp.summary()}"
+    return f"K per block {','.join('-' if k is None else str(k) for k in model.keep_tokens)}"
 
 
 def image_size(model) -> int:

@@ -5,6 +5,7 @@ Nothing here (nor in any CLI module's top level) imports torch, timm or onnx: `-
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import math
@@ -66,6 +67,17 @@ def positive_float_arg(text: str) -> float:
 THREADS_ARG = whole_number_arg(1, 1024)   # every --threads flag
 
 
+def model_kwarg(text: str):
+    """argparse type: key=value with a Python literal value (timm train.py's --model-kwargs)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value: pass e.g. num_prop=8 or depth=4")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 class DeprecatedAlias(argparse.Action):
     """An old flag name kept for one release: stores into the new flag's dest and warns on stderr in one line."""
 
@@ -116,7 +128,8 @@ def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] 
     `schedule` is False (a tool that sets the ratios itself)."""
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"idlevit_* name or any timm ViT with a [CLS] token (default: {DEFAULT_MODEL})")
+                   help=f"idlevit_* name, gtp_* name (GTP-ViT, training-free) or any timm ViT with a [CLS] token "
+                        f"(default: {DEFAULT_MODEL})")
     if schedule:
         g.add_argument("--keep-ratio", type=keep_ratio_arg, default=keep_ratio,
                        help=f"base keep ratio r in (0, 1]; stage s keeps r**s (default: {keep_ratio})")
@@ -124,6 +137,10 @@ def add_model_args(parser: argparse.ArgumentParser, keep_ratio: Optional[float] 
                        help="explicit ratio per block, 1.0 = plain block (default: from --keep-ratio)")
     g.add_argument("--ckpt", default=None,
                    help="local .pth/.pt/.safetensors checkpoint (default: seeded random weights, with a warning)")
+    g.add_argument("--model-kwargs", type=model_kwarg, nargs="+", default=[], metavar="KEY=VALUE",
+                   help="extra timm.create_model arguments: GTP-ViT's settings (num_prop=8 num_neighbours=8 alpha=0.1 "
+                        "graph_type=mixed token_scale=True sparsity=1.0, see docs/gtp-vit.md) or backbone ones such "
+                        "as depth=4 embed_dim=64 (default: none)")
     g.add_argument("--img-size", type=int, default=None, help="input resolution (default: the model's)")
     g.add_argument("--num-classes", type=int, default=None, help="classifier classes (default: the model's)")
     g.add_argument("--seed", type=int, default=0, help="seed for the random weights without --ckpt (default: 0)")
@@ -134,6 +151,10 @@ def model_from_args(args, **kwargs):
     from ..factory import create_idlevit
     if hasattr(args, "keep_ratio"):
         kwargs.update(keep_ratio=args.keep_ratio, keep_ratios=args.keep_ratios)
+    extra = dict(getattr(args, "model_kwargs", None) or [])
+    for key in set(extra) & {"img_size", "num_classes", "seed", "ckpt", "keep_ratio", "keep_ratios"}:
+        raise UserError(f"--model-kwargs {key}=... repeats a flag: pass --{key.replace('_', '-')} instead")
+    kwargs = {**extra, **kwargs}
     return create_idlevit(args.model, ckpt=args.ckpt, img_size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes, **kwargs)
 

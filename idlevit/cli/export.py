@@ -63,9 +63,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     check_output_path(output)  # before minutes of work
     model, source = model_from_args(args)
     check_exportable(model, opset=args.opset, batch=args.batch_size, exporter=args.exporter, elastic=args.elastic)
-    print(f"exporting {args.model} (K per block "
-          f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}) with the {args.exporter} exporter...",
-          file=sys.stderr)
+    from ..factory import describe_reduction
+    print(f"exporting {args.model} ({describe_reduction(model)}) with the {args.exporter} exporter...", file=sys.stderr)
     try:
         report = export_model(model, args.model, source, output, opset=args.opset, batch=args.batch_size,
                               exporter=args.exporter, simplify=args.simplify, check_forward=args.check_forward,

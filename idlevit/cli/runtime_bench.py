@@ -164,6 +164,8 @@ def run(args) -> int:
                                         gmacs_baseline=gmacs_base, batch=args.batch_size, warmup=args.warmup,
                                         iters=args.iters, rounds=args.rounds, progress=True, extras=extras)
         result.setup.update({"model": name, "keep_ratios": list(model.keep_ratios), "img_size": img})
+        if hasattr(model, "gtp"):
+            result.setup["gtp"] = model.gtp.to_json()
         if args.backend in ("ort", "openvino"):
             result.setup["baseline_file"] = base_file.to_json()
             if not args.baseline_onnx:
@@ -200,9 +202,13 @@ def _profile(args, idle_path, base_path, img):
 def print_setup(setup: dict) -> None:
     runner = ", ".join(f"{k} {v}" for k, v in setup.items()
                        if k not in ("batch", "warmup", "iters", "rounds", "order", "model", "keep_ratios", "img_size",
-                                    "python", "cpu", "machine", "baseline_file"))
-    print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
-          f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
+                                    "python", "cpu", "machine", "baseline_file", "gtp"))
+    if "gtp" in setup:
+        print(f"{setup['model']} at {setup['img_size']} px, GTP-ViT P per block "
+              f"{' '.join(map(str, setup['gtp']['num_prop']))} vs the plain backbone")
+    else:
+        print(f"{setup['model']} at {setup['img_size']} px, keep ratios "
+              f"{' '.join(f'{r:.3g}' for r in setup['keep_ratios'])} vs all 1.0")
     if "baseline_file" in setup:
         from ..workflows.baseline_onnx import BaselineFile
         print(BaselineFile(**setup["baseline_file"]).describe())

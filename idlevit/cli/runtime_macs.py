@@ -21,6 +21,14 @@ def run(args) -> int:
     if args.json:
         write_json(report.to_json())
         return 0
+    if report.method == "gtp":
+        print(f"{args.model}  {model.gtp.summary()}  img_size={report.img_size}")
+        print_table([["executed (FlopCounterMode, measured)", f"{report.gmacs_executed:.3f}"],
+                     ["executed (analytic cost model)", f"{report.gmacs_formula:.3f}"],
+                     ["  of which token graph and propagation", f"{report.gmacs_graph:.3f}"]],
+                    ["GMACs per image", "value"])
+        print("tokens per block:", " ".join(map(str, report.tokens_per_block)))
+        return 0
     print(f"{args.model}  keep_ratio={args.keep_ratio:g}  img_size={report.img_size}")
     print_table([["executed (FlopCounterMode, measured)", f"{report.gmacs_executed:.3f}"],
                  ["executed (analytic cost model)", f"{report.gmacs_formula:.3f}"],

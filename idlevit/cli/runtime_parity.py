@@ -121,7 +121,7 @@ def run(args) -> int:
     precision = args.precision or meta.precision or "fp32"
     thresholds = thresholds_from_args(args, precision)
     x, described = inputs_from_args(args, meta)
-    selection = meta.num_topk > 0
+    selection = meta.reports_selection
     with candidate_runner(args, selection, meta) as candidate, \
             torch_runner(args, model, selection=selection) as reference:
         report = compare_runners(candidate, reference, batched(x, args.batch_size), thresholds, progress=True)
@@ -129,12 +129,12 @@ def run(args) -> int:
     if args.json:
         write_json({"onnx": args.onnx, "engine": args.engine, "model": meta.model_name,
                     "keep_ratios": list(model.keep_ratios),
-                    "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic,
+                    "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic, "gtp": meta.gtp,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
                     **report.to_json()})
     else:
-        print(f"{args.engine or args.onnx}: {meta.model_name}, K per block "
-              f"{','.join('-' if k is None else str(k) for k in model.keep_tokens)}, img {meta.img_size}"
+        from ..factory import describe_reduction
+        print(f"{args.engine or args.onnx}: {meta.model_name}, {describe_reduction(model)}, img {meta.img_size}"
               + (f", elastic at keep ratio {args.keep_ratio or meta.keep_ratio:g}" if meta.elastic else ""))
         desc = ", ".join(f"{k} {v}" for k, v in setup.items() if k != "backend")
         print(f"{setup['backend']} ({desc}) vs PyTorch fp32; {described} in batches of {args.batch_size}; "

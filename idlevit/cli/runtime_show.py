@@ -8,7 +8,7 @@ from .common import (add_deprecated_alias, add_json_flag, add_model_args, atomic
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("show", help="draw which patches each idle block selects",
+    p = sub.add_parser("show", help="draw which patches each idle block selects (GTP-ViT: propagates)",
                        description="Draw the paper's Figure 2 for one image: per idle block, the selected "
                        "patches (idle ones faded). With --onnx-files, one more row per ONNX file (fp16/int8 "
                        "conversions too), red where it selects a token PyTorch does not.")
@@ -35,6 +35,8 @@ def run(args) -> int:
     cfg = model_data_config(model)
     transform = eval_transform(cfg)
     x = transform(image).numpy() if image is not None else photos_array(transform, ["chelsea"])[0]
+    if hasattr(model, "gtp"):
+        return _show_gtp(args, model, x, cfg)
     blocks = [i for i, k in enumerate(model.keep_tokens) if k is not None]
     from .runner_args import file_runner, torch_runner
     rows = [runner_selection(torch_runner(args, model, selection=True), x, "PyTorch fp32", blocks)]
@@ -52,6 +54,31 @@ def run(args) -> int:
         return 0
     for label, agree in agreements.items():
         print(f"{label}: selection agreement per idle block " + " ".join(f"{a:.3f}" for a in agree))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _show_gtp(args, model, x, cfg) -> int:
+    """GTP-ViT: per block, the patches it propagated (red) and the ones they were added into (blue)."""
+    from ..errors import UserError
+    from ..factory import image_size
+    from ..runtime.visualize import draw_propagation, gtp_propagation, to_display
+    if args.onnx_files:
+        raise UserError("--onnx-files compares IdleViT selections: for GTP-ViT compare files with idle-runtime parity")
+    steps, top1 = gtp_propagation(model, x)
+    grid = image_size(model) // model.patch_embed.patch_size[0]
+    name = args.image or "skimage.data.chelsea"
+    with atomic_output(args.output, suffix=".png") as tmp:
+        draw_propagation(to_display(x, cfg["mean"], cfg["std"]), steps, grid, tmp,
+                         title=f"{args.model}  {model.gtp.summary()}  {name}  top-1 {top1}")
+    if args.json:
+        write_json({"output": args.output, "model": args.model, "gtp": model.gtp.to_json(), "image": name,
+                    "top1": top1, "blocks": [{"block": s.block, "propagated": s.propagated.tolist(),
+                                              "receivers": s.receivers.tolist()} for s in steps]})
+        return 0
+    for s in steps:
+        print(f"block {s.block}: propagated {len(s.propagated)} patches into {len(s.receivers)}, "
+              f"{len(s.alive)} left")
     print(f"wrote {args.output}")
     return 0
 

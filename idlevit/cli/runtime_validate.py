@@ -75,6 +75,8 @@ def print_summary(report, output) -> None:
     ks = ",".join(str(k) for k in meta.keep_tokens if k is not None) or "none"
     where = os.path.abspath(output) if output else "temporary file, deleted"
     gc = exp.graph_check
+    if meta.method == "gtp" and gc:   # GTP-ViT: the graph's neighbour threshold and one full sort per block
+        ks = ",".join(map(str, gc.topk))
     fwd = max(exp.forward_checks, key=lambda c: c.max_abs_diff) if exp.forward_checks else None
     sel = par.selection_agreement
     where_run = {"ort": "ORT CPU", "openvino": "OpenVINO CPU"}.get(report.backend, report.backend)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 from typing import Optional, Sequence
 
@@ -10,17 +9,6 @@ from ..training.config import AMP_DTYPES, ATTN_MAPS, CUT_LOSSES, FEATURE_KDS, PR
 from .common import ArgumentParser, add_json_flag, add_model_args, print_table, run_cli, write_json
 
 D = TrainConfig()   # defaults live in one place: the paper's recipe
-
-
-def model_kwarg(text: str):
-    """argparse type: key=value with a Python literal value (timm train.py's --model-kwargs)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value: pass e.g. depth=4 embed_dim=64")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +22,6 @@ def build_parser() -> argparse.ArgumentParser:
     p._option_string_actions["--num-classes"].help = ("classifier classes; must match --ckpt's head "
                                                       "(default: the class folders of --data; 10 for --synthetic)")
     g = p.add_argument_group("student")
-    g.add_argument("--model-kwargs", type=model_kwarg, nargs="+", default=[], metavar="KEY=VALUE",
-                   help="extra timm.create_model arguments, e.g. depth=4 embed_dim=64 num_heads=2 patch_size=8 "
-                        "(default: none)")
     g.add_argument("--variant", choices=VARIANTS, default=D.variant,
                    help="idle = IdleViT; prune = the same selection but unselected tokens are dropped "
                         f"(EViT/DynamicViT without fusion, for comparison) (default: {D.variant})")

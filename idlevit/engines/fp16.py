@@ -14,7 +14,7 @@ from typing import List, Sequence
 from ..errors import UserError
 from ..onnx_file.info import onnx_precision
 from ..onnx_file.io import load_onnx, save_onnx
-from ..onnx_file.metadata import metadata_list, props_of, write_props
+from ..onnx_file.metadata import expected_topk, props_of, write_props
 from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes, topk_positions
 from .fp16_options import BACKENDS, KEEP_FP32_OPS  # noqa: F401  (re-exported)
 
@@ -48,14 +48,13 @@ def check_selection_found(path: str, model, selection: Sequence[str], keep_fp32_
     idle blocks there are, so only with it can a missing TopK (whose scores would go fp16) be caught.
     """
     topk = len(topk_positions(model))
-    keep_tokens = metadata_list(props_of(model), "keep_tokens")
+    expected = expected_topk(props_of(model))
     kept = f"{len(selection)} selection-path nodes behind {topk} TopK node(s) and the {' '.join(keep_fp32_ops)} nodes"
-    if keep_tokens is None:
+    if expected is None:
         warnings.warn(f"{path} has no idle-export metadata, so its idle blocks are unknown: kept {kept} in fp32; "
                       "scores of any idle block without a TopK node would run in fp16 (export the model with "
                       "idle-export to have this checked)", stacklevel=3)
         return
-    expected = sum(str(k) not in ("None", "null", "") for k in keep_tokens)
     if topk != expected:
         raise UserError(f"{path} has {topk} TopK nodes but its metadata lists {expected} idle blocks, so the "
                         "selection path cannot all be kept in fp32: re-export it with idle-export")

@@ -66,6 +66,7 @@ def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter
     """Refuse what TensorRT (or torch.export) cannot take, before spending time on the export."""
     if elastic:
         _check_elastic(model)
+    _check_gtp(model)
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}: use one of {', '.join(EXPORTERS)}")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
@@ -79,9 +80,16 @@ def check_exportable(model: torch.nn.Module, *, opset: int, batch: int, exporter
                             "lower the keep ratio or the image size")
 
 
+def _check_gtp(model: torch.nn.Module) -> None:
+    gtp = getattr(model, "gtp", None)
+    if gtp is not None and gtp.sparsity < 1:
+        raise UserError(f"GTP-ViT sparsity={gtp.sparsity:g} needs TopK over all N^2 attention entries, beyond "
+                        f"TensorRT's K <= {MAX_TOPK}: it runs in PyTorch only; export with sparsity=1.0")
+
+
 def _check_elastic(model: torch.nn.Module) -> None:
     ratios = getattr(model, "keep_ratios", None)
-    if ratios is None or not hasattr(model, "num_image_tokens"):
+    if ratios is None or not hasattr(model, "num_image_tokens") or hasattr(model, "gtp"):
         raise UserError(f"{type(model).__name__} is not an IdleViT: --elastic needs one")
     base = KeepSchedule.of_block_ratios(ratios).staged_ratio
     if base is None or base >= 1.0:
@@ -190,7 +198,8 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
         metadata.exporter, metadata.opset, metadata.simplifier = exporter, opset, simplify_report.chosen
         write_metadata(proto, metadata)
         proto.producer_name, proto.producer_version = "idlevit", metadata.idlevit_version
-        proto.doc_string = (f"IdleViT {metadata.model_name}, keep ratios {metadata.keep_ratios}, "
+        proto.doc_string = (f"GTP-ViT {metadata.model_name}, settings {metadata.gtp}" if metadata.method == "gtp" else
+                            f"IdleViT {metadata.model_name}, keep ratios {metadata.keep_ratios}, "
                             f"K per block {metadata.keep_tokens}")
         if selection_outputs:
             proto, _ = add_selection_outputs(proto)
@@ -211,7 +220,8 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
 
 
 def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Optional[str] = None,
-                 seed: Optional[int] = None, extra: Optional[Dict[str, str]] = None) -> ExportMetadata:
+                 seed: Optional[int] = None, extra: Optional[Dict[str, str]] = None,
+                 model_kwargs: Optional[Dict] = None) -> ExportMetadata:
     """ExportMetadata describing `model` (its schedule, image size, eval data config, versions)."""
     import timm
 
@@ -221,11 +231,14 @@ def metadata_for(model: torch.nn.Module, model_name: str, *, ckpt_sha256: Option
     cfg = model_data_config(model)
     ratios = [float(r) for r in getattr(model, "keep_ratios", [1.0] * len(model.blocks))]
     keep_ratio = KeepSchedule.of_block_ratios(ratios).staged_ratio
+    gtp = getattr(model, "gtp", None)
     data_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return ExportMetadata(
         model_name=model_name, keep_ratios=ratios,
         keep_tokens=list(getattr(model, "keep_tokens", [None] * len(ratios))),
         img_size=img, num_classes=int(model.num_classes), mean=[float(m) for m in cfg["mean"]],
         std=[float(s) for s in cfg["std"]], data_config=data_config, exporter="", torch_version=torch.__version__,
-        opset=0, idlevit_version=__version__, keep_ratio=keep_ratio, ckpt_sha256=ckpt_sha256,
-        seed=None if ckpt_sha256 else seed, timm_version=timm.__version__, extra=dict(extra or {}))
+        opset=0, idlevit_version=__version__, keep_ratio=None if gtp is not None else keep_ratio, ckpt_sha256=ckpt_sha256,
+        seed=None if ckpt_sha256 else seed, timm_version=timm.__version__, extra=dict(extra or {}),
+        method="gtp" if gtp is not None else "idlevit", gtp=gtp.to_json() if gtp is not None else None,
+        model_kwargs=dict(model_kwargs) if model_kwargs else None)

@@ -40,11 +40,24 @@ class ExportMetadata:
     precision: str = "fp32"                  # converted files (fp16/int8) overwrite this
     elastic: bool = False                    # K per idle stage is the length of input keep_tokens.<s>
     keep_token_range: Optional[List[int]] = None   # elastic: [min K, max K] each keep input accepts
+    method: str = "idlevit"                  # "idlevit" (token idling) or "gtp" (GTP-ViT token propagation)
+    model_kwargs: Optional[Dict] = None      # extra timm.create_model arguments the model was built with
+    gtp: Optional[Dict] = None               # GTP-ViT settings: num_prop (per block), num_neighbours, alpha,
+                                             # graph_type, token_scale, sparsity
     extra: Dict[str, str] = field(default_factory=dict)
 
     @property
     def num_topk(self) -> int:
+        """TopK nodes the graph holds: one per idle block; for GTP-ViT one per block that propagates tokens,
+        plus the semantic graph's neighbour threshold."""
+        if self.method == "gtp":
+            return sum(p > 0 for p in self.gtp["num_prop"]) + (self.gtp["graph_type"] != "spatial")
         return sum(k is not None for k in self.keep_tokens)
+
+    @property
+    def reports_selection(self) -> bool:
+        """Whether runners can return per-block selections to compare (IdleViT's TopK indices; GTP-ViT: not yet)."""
+        return self.method != "gtp" and self.num_topk > 0
 
     def to_props(self) -> Dict[str, str]:
         props = dict(self.extra)
@@ -115,6 +128,18 @@ def metadata_value(meta: Mapping[str, str], *keys: str):
             except (ValueError, TypeError):
                 return meta[key]
     return None
+
+
+def expected_topk(meta: Mapping[str, str]) -> Optional[int]:
+    """TopK nodes an idle-export file holds by its metadata_props (lenient: converted files too), or None
+    when the file has no idle-export metadata."""
+    keep_tokens = metadata_list(meta, "keep_tokens")
+    if keep_tokens is None:
+        return None
+    gtp = metadata_value(meta, "gtp")
+    if metadata_value(meta, "method") == "gtp" and isinstance(gtp, dict):
+        return sum(int(p) > 0 for p in gtp["num_prop"]) + (gtp["graph_type"] != "spatial")
+    return sum(str(k) not in ("None", "null", "") for k in keep_tokens)
 
 
 def metadata_list(meta: Mapping[str, str], *keys: str) -> Optional[list]:

@@ -21,6 +21,8 @@ class MacReport:
     tokens_per_block: List[int]    # tokens that run through each block, [CLS] included
     gmacs_token_labeling: float = 0.0  # Token Labeling's hand count (LV-ViT's published figures), s = K+1
     gmacs_reference: float = 0.0   # the method as published: keys of all tokens for the scores (analytic)
+    method: str = "idlevit"        # "gtp": formula = everything executed, graph = its graph and propagation part
+    gmacs_graph: float = 0.0       # GTP-ViT: token graph (n^2 C) and propagation matmuls, inside the formula
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -150,7 +152,29 @@ def tokens_per_block(model) -> List[int]:
     return [n if k is None else k + 1 for k in model.keep_tokens]
 
 
+def gtp_analytic_macs(model, graph_work: bool = True) -> float:
+    """MACs per image of GTP-ViT's eval forward: per block of N = n + 1 tokens, 4NC^2 (q, k, v, proj) + 2N^2C
+    (attention) + 2(N - P)Ch (MLP on the tokens left); with `graph_work` also the semantic graph (n^2 C once,
+    not for a spatial graph) and the propagation (n - P) P C (+ (n - P) P for the token scales)."""
+    c, _, hidden, embed, head = _dims(model)
+    g = model.gtp
+    n = model.num_image_tokens
+    total = embed + head + (n * n * c if graph_work and g.graph_type != "spatial" else 0)
+    for tokens, p in zip(model.tokens_per_block(), g.num_prop):
+        total += 4 * tokens * c * c + 2 * tokens * tokens * c + 2 * (tokens - p) * c * hidden
+        if graph_work and p:
+            total += (tokens - 1 - p) * p * (c + (1 if g.token_scale else 0))
+    return total
+
+
 def mac_report(model, model_name: str, keep_ratio: float, img_size: int) -> MacReport:
+    if hasattr(model, "gtp"):
+        formula = gtp_analytic_macs(model) / 1e9
+        return MacReport(model=model_name, keep_ratio=1.0, img_size=img_size,
+                         gmacs_executed=count_executed_macs(model, img_size) / 1e9, gmacs_formula=formula,
+                         gmacs_paper=gtp_analytic_macs(model, graph_work=False) / 1e9, gmacs_reference=formula,
+                         tokens_per_block=model.tokens_per_block(), method="gtp",
+                         gmacs_graph=formula - gtp_analytic_macs(model, graph_work=False) / 1e9)
     return MacReport(
         model=model_name, keep_ratio=keep_ratio, img_size=img_size,
         gmacs_executed=count_executed_macs(model, img_size) / 1e9,

@@ -51,9 +51,15 @@ def reference_from_metadata(meta: ExportMetadata, where: str, *, model: Optional
                             f"drop --ckpt")
         if seed is not None and meta.seed is not None and seed != meta.seed:
             mismatch("--seed", seed, meta.seed, "drop --seed")
+    if meta.method == "gtp":
+        if keep_ratios is not None or (keep_ratio is not None and meta.elastic):
+            raise UserError(f"{where} is GTP-ViT, which has no keep ratio: drop --keep-ratio/--keep-ratios")
+        return create_idlevit(meta.model_name, ckpt=ckpt, img_size=meta.img_size,
+                              seed=meta.seed if meta.seed is not None else 0, num_classes=meta.num_classes,
+                              warn_random=warn_random, **(meta.model_kwargs or {}), **meta.gtp)
     built, source = create_idlevit(meta.model_name, keep_ratios=meta.keep_ratios, ckpt=ckpt, img_size=meta.img_size,
                                    seed=meta.seed if meta.seed is not None else 0, num_classes=meta.num_classes,
-                                   warn_random=warn_random)
+                                   warn_random=warn_random, **(meta.model_kwargs or {}))
     elastic_ratio = None
     if meta.elastic and (keep_ratio is not None or keep_ratios is not None):
         if keep_ratios is not None:
@@ -92,6 +98,10 @@ def _ks(tokens) -> str:
 
 
 def baseline_of(model):
-    """A copy of `model` with every block plain (keep ratio 1.0): the same weights, no idling."""
+    """A copy of `model` with every block plain (keep ratio 1.0): the same weights, no idling (for GTP-ViT, the
+    plain backbone: no propagation, no token graph)."""
     import copy
+    if hasattr(model, "gtp"):
+        from ..models.gtp_vit import plain_copy
+        return plain_copy(model)
     return copy.deepcopy(model).set_keep_ratio(1.0)

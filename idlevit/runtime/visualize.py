@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -78,6 +78,84 @@ def draw_selection(picture: np.ndarray, rows: Sequence[SelectionRow], grid: int,
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+@dataclass
+class PropagationStep:
+    """One GTP-ViT block on one image, as patch ids of the input grid: the tokens it removed (propagated) and
+    the kept tokens they were added into (graph neighbours with a nonzero weight), and those still alive after."""
+    block: int
+    propagated: np.ndarray
+    receivers: np.ndarray
+    alive: np.ndarray
+
+
+def gtp_propagation(model, image: np.ndarray) -> Tuple[List[PropagationStep], int]:
+    """Per propagating block, which patches GTP-ViT propagated into which (one image (3, H, W)), and its top-1.
+
+    The graph is only ever subset, never rebuilt, so a block's weights G[kept, prop] are the initial graph's
+    entries between the same patches.
+    """
+    import torch
+    with torch.no_grad():
+        x = torch.from_numpy(image[None].astype(np.float32))
+        graph = model._graph(model._embed(x))[0].numpy()
+        logits, indices = model.forward_with_propagation(x)
+    alive = np.arange(graph.shape[0])
+    steps = []
+    for block, idx in enumerate(indices):
+        if idx is None:
+            continue
+        kept, prop = alive[idx[0][0].numpy()], alive[idx[1][0].numpy()]
+        receivers = kept[(graph[np.ix_(kept, prop)] != 0).any(1)]
+        steps.append(PropagationStep(block, prop, receivers, kept))
+        alive = kept
+    return steps, int(logits[0].argmax())
+
+
+def draw_propagation(picture: np.ndarray, steps: Sequence[PropagationStep], grid: int, path: str,
+                     title: str = "", removed_alpha: float = 0.75, per_row: int = 6) -> None:
+    """Grid figure: the input, then per block: removed patches faded, this block's propagated patches red, the
+    patches they were added into blue."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 1 + len(steps)
+    rows = (panels + per_row - 1) // per_row
+    fig, axes = plt.subplots(rows, per_row, figsize=(1.9 * per_row, 2.1 * rows + 0.4), squeeze=False)
+    h, w = picture.shape[:2]
+    ph, pw = h // grid, w // grid
+
+    def mask(ids):
+        m = np.zeros(grid * grid, dtype=bool)
+        m[ids] = True
+        return np.repeat(np.repeat(m.reshape(grid, grid), ph, 0), pw, 1)
+
+    axes.flat[0].imshow(picture)
+    axes.flat[0].set_title("input", fontsize=8)
+    gone = np.zeros(grid * grid, dtype=bool)
+    for ax, step in zip(axes.flat[1:], steps):
+        shown = picture.copy()
+        faded = mask(np.flatnonzero(gone))[..., None]
+        shown = shown * (1 - removed_alpha * faded) + removed_alpha * faded
+        for ids, colour in ((step.receivers, (0.0, 0.3, 1.0)), (step.propagated, (1.0, 0.0, 0.0))):
+            tint = mask(ids)
+            shown[tint] = 0.4 * shown[tint] + 0.6 * np.array(colour)
+        ax.imshow(shown)
+        ax.set_title(f"block {step.block}: {len(step.propagated)} -> {len(step.receivers)}\n"
+                     f"{len(step.alive)} left", fontsize=8)
+        gone[step.propagated] = True
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not ax.images:
+            ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -49,7 +49,8 @@ def export_model(model: torch.nn.Module, model_name: str, source, path: str, *, 
     threads: CPU threads of the forward check (default: all this process may use for ORT, torch as set).
     Other keyword arguments go to `export_onnx`.
     """
-    meta = metadata_for(model, model_name, ckpt_sha256=source.ckpt_sha256, seed=source.seed)
+    meta = metadata_for(model, model_name, ckpt_sha256=source.ckpt_sha256, seed=source.seed,
+                        model_kwargs=getattr(source, "model_kwargs", None))
     options = dict(kwargs, batch=batch, seed=seed, elastic=elastic)
     if not check_forward:
         return export_onnx(model, path, metadata=meta, **options)

@@ -69,7 +69,7 @@ def validate(model, source, model_name: str, out_path: str, *, image_paths: Opti
     x = np.concatenate([photos, random_inputs(num_random, img, seed=0)]) if num_random else photos
     inputs = f"{what} + {num_random} random inputs, batches of {batch}"
     log(f"[2/4] parity on {backend} (CPU) vs PyTorch: {inputs}")
-    selection = export.metadata.num_topk > 0
+    selection = export.metadata.reports_selection
     with make_runner(backend, onnx=out_path, threads=threads, selection=selection) as cand, \
             make_runner("torch", model=model, threads=threads, selection=selection) as ref:
         parity = compare_runners(cand, ref, batched(x, batch), thresholds_for("fp32"))
