@@ -43,7 +43,8 @@ class OrtRunner(Runner):
             only where needed, i.e. on x86 CPUs without VNNI, whose fast u8s8 kernels (VPMADDUBSW)
             saturate int16 pair sums and roughly double an INT8 model's error (TensorRT accumulates
             in int32, so parity against it must not count that error); with VNNI/AMX the default
-            kernels accumulate in int32 and are faster. True/False force one or the other.
+            kernels accumulate in int32 and are faster, and so are they on a file with 7-bit weights
+            (idle-calibrate --weight-bits 7), which cannot saturate them. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
     """
@@ -58,6 +59,7 @@ class OrtRunner(Runner):
         self.source, self.provider, self.selection = onnx, provider, selection
         self.threads = default_threads(threads)
         self.optimization, self.profile_prefix = optimization, profile_prefix
+        self._int8_auto = exact_int8 is None
         if exact_int8 is None:
             self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features())
         else:
@@ -72,6 +74,22 @@ class OrtRunner(Runner):
         if wanted[0] not in available:
             raise UserError(f"this ONNX Runtime build has no {wanted[0]} (available: {', '.join(available)}): "
                             "pip install 'idlevit[gpu]' (onnxruntime-gpu) or use --provider cpu")
+        providers = [p for p in wanted if p in available]
+        self.session = self._session(ort, providers)
+        if self._int8_auto and self.exact_int8 and self._weight_bits() <= 7:  # known only once the file is read
+            self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features(), self._weight_bits())
+            if self.profile_prefix:
+                self.session.end_profiling()
+            self.session = self._session(ort, providers)
+        self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
+                        for i in self.session.get_inputs()}
+        self._outputs = tuple(o.name for o in self.session.get_outputs())
+
+    def _weight_bits(self) -> int:
+        """The int8 weight width idle-calibrate recorded (8 when the file says nothing)."""
+        return int(self.session.get_modelmeta().custom_metadata_map.get("int8_weight_bits", 8))
+
+    def _session(self, ort, providers):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
@@ -90,8 +108,7 @@ class OrtRunner(Runner):
             opts.enable_profiling = True
             opts.profile_file_prefix = self.profile_prefix
         try:
-            self.session = ort.InferenceSession(onnx_for_runtime(self.source, self.selection), opts,
-                                                providers=[p for p in wanted if p in available])
+            return ort.InferenceSession(onnx_for_runtime(self.source, self.selection), opts, providers=providers)
         except UserError:
             raise
         except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail: all mean a bad file here
@@ -99,9 +116,6 @@ class OrtRunner(Runner):
             where = self.source if isinstance(self.source, str) else "the ONNX model"
             raise UserError(f"ONNX Runtime cannot load {where} ({first[:160]}): "
                             "re-export it with idle-export") from None
-        self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
-                        for i in self.session.get_inputs()}
-        self._outputs = tuple(o.name for o in self.session.get_outputs())
 
     def _close(self) -> None:
         if self.session is not None and self.profile_prefix:
