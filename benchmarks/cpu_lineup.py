@@ -153,6 +153,27 @@ def profile(paths: dict, threads: list, batches: list, calls: int) -> dict:
     return result
 
 
+# ONNX Runtime session settings compared at all cores (the runner's defaults: spinning on, ORT_ENABLE_ALL,
+# sequential execution); the lead flips a default only on a quiet machine's figures
+ORT_VARIANTS = {"defaults": {}, "no spinning": {"session.intra_op.allow_spinning": "0"},
+                "dynamic block base 4": {"session.dynamic_block_base": "4"}}
+
+
+def ort_variants(paths: dict, threads: int, batch: int, iters: int, warmup: int) -> dict:
+    """IdleViT and the plain file on ONNX Runtime under each ORT_VARIANTS setting, interleaved: median ms."""
+    from idlevit.runtime.bench import time_rounds
+    from idlevit.runtime.runner import make_runner
+    runners = {f"{what} {name}": make_runner("ort", onnx=paths[what], threads=threads, session_config=cfg).load()
+               for name, cfg in ORT_VARIANTS.items() for what in ("idle", "baseline")}
+    try:
+        x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+        t = time_rounds(runners, x, warmup=warmup, iters=iters, rounds=iters)
+    finally:
+        for r in runners.values():
+            r.close()
+    return {name: {what: t[f"{what} {name}"].percentile(50) for what in ("idle", "baseline")} for name in ORT_VARIANTS}
+
+
 def auto_check(paths: dict, threads: list, batches: list, iters: int) -> dict:
     """--backend auto's pick for the fp32 IdleViT file (measured afresh) per thread count and batch."""
     from idlevit.runtime.auto_backend import pick_backend
@@ -169,6 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--profile-calls", type=int, default=3, help="ORT profile calls per file (0: no profile)")
     p.add_argument("--auto-iters", type=int, default=4, help="--backend auto's timed calls (0: no auto check)")
+    p.add_argument("--variant-iters", type=int, default=8,
+                   help="timed calls per ORT session-settings variant at all cores, batch 1 (0: skip)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     from idlevit.runtime.auto_backend import openvino_installed
@@ -198,6 +221,11 @@ def main(argv=None) -> int:
         report["lineup"][str(t)]["_result"] = result
     if args.profile_calls:
         report["ort_profile_ms"] = profile(paths, threads, args.batches, args.profile_calls)
+    if args.variant_iters:
+        print(f"ORT session settings at {threads[-1]} threads, batch 1...", file=sys.stderr, flush=True)
+        report["ort_variants_ms"] = {"threads": threads[-1], "batch": 1, "iters": args.variant_iters,
+                                     "settings": ORT_VARIANTS,
+                                     "median_ms": ort_variants(paths, threads[-1], 1, args.variant_iters, 1)}
     if args.auto_iters and len(threads):
         report["backend_auto"] = auto_check(paths, threads, args.batches, args.auto_iters)
     report["load_average_end"], report["seconds"] = os.getloadavg(), round(time.time() - t_start)
@@ -253,8 +281,20 @@ def print_report(report, labels, parity, described, noise_suffix) -> None:
     print_targets(report, labels, parity, threads, batches)
     if "ort_profile_ms" in report:
         print_profile(report["ort_profile_ms"], threads, batches)
+    if "ort_variants_ms" in report:
+        print_variants(report["ort_variants_ms"])
     if "backend_auto" in report:
         print_auto(report, labels, threads, batches)
+
+
+def print_variants(v) -> None:
+    print(f"\n## ONNX Runtime session settings, {v['threads']} threads, batch {v['batch']} ({v['iters']} calls each, "
+          "interleaved; median ms)\n")
+    print("| setting | session config | IdleViT r = 0.7 ms | DeiT-S ms | IdleViT speed-up |")
+    print("|---|---|---|---|---|")
+    for name, ms in v["median_ms"].items():
+        cfg = ", ".join(f"{k}={val}" for k, val in v["settings"][name].items()) or "(the runner's)"
+        print(f"| {name} | {cfg} | {ms['idle']:.1f} | {ms['baseline']:.1f} | {ms['baseline'] / ms['idle']:.2f}x |")
 
 
 def print_scaling(report, labels, threads, batches) -> None:

@@ -82,8 +82,6 @@ def print_summary(report, output) -> None:
     fwd = max(exp.forward_checks, key=lambda c: c.max_abs_diff) if exp.forward_checks else None
     sel = par.selection_agreement
     where_run = {"ort": "ORT CPU", "openvino": "OpenVINO CPU"}.get(report.backend, report.backend)
-    if report.precision != "fp32":
-        where_run += f" {report.precision}"
     rows = [
         ["export", f"{meta.model_name}, {exp.nodes} nodes, {exp.bytes / 1e6:.1f} MB, opset {exp.opset}, "
                    f"{exp.exporter}, {report.seconds['export']:.0f} s ({where})", "ok"],
@@ -91,11 +89,11 @@ def print_summary(report, output) -> None:
          if gc and gc.ok else (gc.issues[0] if gc else "skipped"), "ok" if gc is None or gc.ok else "FAIL"],
         ["export forward check", f"batches {','.join(str(c.batch) for c in exp.forward_checks)}: max abs diff "
                                  f"{fwd.max_abs_diff:.1e}" if fwd else "skipped", "ok"],
-        [f"parity ({where_run}, {report.precision} limits)", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
+        [f"parity ({where_run}, {report.precision})", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
                                    f", top-5 {par.top5_overlap:.3f}"
                                    + (f", selection {sel:.3f}" if sel is not None else ""),
          "pass" if par.passed else "FAIL"],
-        [f"bench ({where_run})", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
+        [f"bench ({where_run}{'' if report.precision == 'fp32' else ' ' + report.precision})", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
                             f"img/s, speedup {bench.speedup:.2f}x, MAC ratio {bench.mac_ratio:.2f}x, "
                             f"efficiency {bench.efficiency:.2f} ({bench.idle.batch * len(bench.idle.latencies_ms)} "
                             f"images each, {bench.setup.get('threads')} threads)", "-"],

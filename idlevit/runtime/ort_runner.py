@@ -47,18 +47,22 @@ class OrtRunner(Runner):
             (idle-calibrate --weight-bits 7), which cannot saturate them. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
+        session_config: extra session config entries (e.g. {"session.intra_op.allow_spinning": "0"}), to
+            compare session settings (benchmarks/cpu_lineup.py does) without changing the defaults.
     """
     name = "ort"
 
     def __init__(self, onnx: Union[str, bytes, "onnx.ModelProto"], *, provider: str = "cpu",
                  threads: Optional[int] = None, selection: bool = False, optimization: str = "all",
-                 profile_prefix: Optional[str] = None, exact_int8: Optional[bool] = None):
+                 profile_prefix: Optional[str] = None, exact_int8: Optional[bool] = None,
+                 session_config: Optional[Dict[str, str]] = None):
         super().__init__()
         if provider not in PROVIDERS:
             raise UserError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
         self.source, self.provider, self.selection = onnx, provider, selection
         self.threads = default_threads(threads)
         self.optimization, self.profile_prefix = optimization, profile_prefix
+        self.session_config = dict(session_config or {})
         self._int8_auto = exact_int8 is None
         if exact_int8 is None:
             self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features())
@@ -104,6 +108,8 @@ class OrtRunner(Runner):
         opts.log_severity_level = 3
         if self.exact_int8:  # u8u8 instead of the saturating u8s8 kernels; no effect on float graphs
             opts.add_session_config_entry(X64_QUANT_PRECISION, "1")
+        for key, value in self.session_config.items():
+            opts.add_session_config_entry(key, value)
         if self.profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = self.profile_prefix
@@ -151,6 +157,7 @@ class OrtRunner(Runner):
         ort = import_onnxruntime()
         return {"backend": self.name, "provider": self.provider, "onnxruntime": ort.__version__,
                 "threads": self.threads, "optimization": self.optimization,
+                **({"session_config": self.session_config} if self.session_config else {}),
                 "int8_kernels": ("exact u8u8 (session.x64quantprecision)" if self.exact_int8 else "default u8s8")
                 + f": {self.int8_kernels_why}",
                 "providers": self.session.get_providers() if self.session is not None else None}
