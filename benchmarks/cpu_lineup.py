@@ -153,9 +153,9 @@ def profile(paths: dict, threads: list, batches: list, calls: int) -> dict:
     return result
 
 
-# ONNX Runtime session settings compared at all cores (the runner's defaults: spinning on, ORT_ENABLE_ALL,
-# sequential execution); the lead flips a default only on a quiet machine's figures
-ORT_VARIANTS = {"defaults": {}, "no spinning": {"session.intra_op.allow_spinning": "0"},
+# ONNX Runtime session settings compared at all cores (the runner's: intra-op spinning off with > 1 thread,
+# ORT_ENABLE_ALL, sequential execution); ONNX Runtime's own default spins
+ORT_VARIANTS = {"runner's settings": {}, "spinning on (ORT's default)": {"session.intra_op.allow_spinning": "1"},
                 "dynamic block base 4": {"session.dynamic_block_base": "4"}}
 
 

@@ -20,6 +20,11 @@ PROVIDERS = {
 }
 # ONNX Runtime session config key: x64 int8 GEMMs in u8u8, which cannot saturate (u8s8 can)
 X64_QUANT_PRECISION = "session.x64quantprecision"
+# off by default with more than one thread: a session's idle workers spin after each parallel section and take
+# the cores from whatever runs next, another session of the same process included (bench, lineup and the Triton
+# model hold several); measured on 2 shared cores, batch 1, 4 sessions in one process: with spinning every
+# session slowed (plain DeiT-S 99 -> 143 ms at 1 thread), without it 2 threads scaled (99 -> 85 ms, IdleViT 77 -> 61)
+ALLOW_SPINNING = "session.intra_op.allow_spinning"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
@@ -47,8 +52,9 @@ class OrtRunner(Runner):
             (idle-calibrate --weight-bits 7), which cannot saturate them. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
-        session_config: extra session config entries (e.g. {"session.intra_op.allow_spinning": "0"}), to
-            compare session settings (benchmarks/cpu_lineup.py does) without changing the defaults.
+        session_config: extra session config entries, over the runner's own (with threads > 1 it turns intra-op
+            spinning off, ALLOW_SPINNING; {"session.intra_op.allow_spinning": "1"} turns it back on), to compare
+            session settings (benchmarks/cpu_lineup.py does).
     """
     name = "ort"
 
@@ -89,6 +95,10 @@ class OrtRunner(Runner):
                         for i in self.session.get_inputs()}
         self._outputs = tuple(o.name for o in self.session.get_outputs())
 
+    def _session_entries(self) -> Dict[str, str]:
+        """The session config entries the runner sets: spinning off with more than one thread, then the caller's."""
+        return {**({ALLOW_SPINNING: "0"} if self.threads > 1 else {}), **self.session_config}
+
     def _weight_bits(self) -> int:
         """The int8 weight width idle-calibrate recorded (8 when the file says nothing)."""
         return int(self.session.get_modelmeta().custom_metadata_map.get("int8_weight_bits", 8))
@@ -108,7 +118,7 @@ class OrtRunner(Runner):
         opts.log_severity_level = 3
         if self.exact_int8:  # u8u8 instead of the saturating u8s8 kernels; no effect on float graphs
             opts.add_session_config_entry(X64_QUANT_PRECISION, "1")
-        for key, value in self.session_config.items():
+        for key, value in self._session_entries().items():
             opts.add_session_config_entry(key, value)
         if self.profile_prefix:
             opts.enable_profiling = True
@@ -157,7 +167,7 @@ class OrtRunner(Runner):
         ort = import_onnxruntime()
         return {"backend": self.name, "provider": self.provider, "onnxruntime": ort.__version__,
                 "threads": self.threads, "optimization": self.optimization,
-                **({"session_config": self.session_config} if self.session_config else {}),
+                **({"session_config": self._session_entries()} if self._session_entries() else {}),
                 "int8_kernels": ("exact u8u8 (session.x64quantprecision)" if self.exact_int8 else "default u8s8")
                 + f": {self.int8_kernels_why}",
                 "providers": self.session.get_providers() if self.session is not None else None}
