@@ -7,10 +7,12 @@ Files (built once into --out, reused when present; every one from the seeded Dei
   idle       idle-export --keep-ratio 0.7 (the default export)
   int8       idle-calibrate --quantizer ort on 144 crops of the bundled photographs (S8S8 Q/DQ, per-channel, the
              selection path and Softmax in float)
+  int8_w7    the same with --weight-bits 7 (x86 CPUs without VNNI/AMX, or --weight-bits-7 yes)
 Entries: the baseline twice (the second is the noise floor), the plain file on OpenVINO f32 (OpenVINO's own
 baseline, for its scaling check), IdleViT fp32 on ONNX Runtime and OpenVINO f32, OpenVINO bf16 (only on CPUs with
 AVX-512 BF16 or AMX: without them OpenVINO emulates bf16, tens of times slower), the INT8 file on ONNX Runtime
-with the kernels the runner picks for this CPU and with the exact u8u8 ones, and the INT8 file on OpenVINO.
+with the kernels the runner picks for this CPU and with the other ones (exact u8u8 with VNNI/AMX, saturating u8s8
+without), the INT8 file with 7-bit weights where the CPU has no VNNI, and the INT8 file on OpenVINO.
 
 Per thread count (1 and all the CPUs this process may use) and batch (1 and 16): every entry loaded at once,
 called in turn call by call in alternating order, median latency per entry; speed-up = the baseline's median /
@@ -41,7 +43,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FILES = {"baseline": "deit_s_r10_ts.onnx", "idle": "deit_s_r07.onnx", "int8": "deit_s_r07.qdq.onnx"}
+FILES = {"baseline": "deit_s_r10_ts.onnx", "idle": "deit_s_r07.onnx", "int8": "deit_s_r07.qdq.onnx",
+         "int8_w7": "deit_s_r07.qdq_w7.onnx"}
 SCALING_TARGET = 0.95
 SPEEDUP_TARGET = 3.0
 
@@ -52,7 +55,7 @@ def cli(tool: str, *argv: str) -> None:
     subprocess.run([sys.executable, "-c", code, *argv], check=True)
 
 
-def build_files(out: str) -> dict:
+def build_files(out: str, weight_bits_7: bool) -> dict:
     paths = {k: os.path.join(out, v) for k, v in FILES.items()}
     if not os.path.isdir(os.path.join(out, "photos")):
         subprocess.run([sys.executable, os.path.join(HERE, "make_photos.py")], check=True, cwd=out)
@@ -63,6 +66,11 @@ def build_files(out: str) -> dict:
     if not os.path.exists(paths["int8"]):
         cli("calibrate", "--onnx", paths["idle"], "--images", os.path.join(out, "calib_photos"), "--num-images",
             "144", "-o", os.path.join(out, "calib.npz"), "--qdq-output", paths["int8"], "--quantizer", "ort")
+    if weight_bits_7 and not os.path.exists(paths["int8_w7"]):
+        cli("calibrate", "--onnx", paths["idle"], "--calib", os.path.join(out, "calib.npz"), "--qdq-output",
+            paths["int8_w7"], "--quantizer", "ort", "--weight-bits", "7")
+    if not weight_bits_7:
+        del paths["int8_w7"]
     return paths
 
 
@@ -117,6 +125,10 @@ def entries(paths: dict, have_openvino: bool, cpu, threads: int, with_parity: bo
         out.append((f"{idle} INT8, ONNX Runtime (default u8s8 kernels, saturating)", "ort",
                     Entry(f"{idle} INT8, ONNX Runtime (default u8s8 kernels, saturating)", ort(paths["int8"], False),
                           torch_of(model), thresholds_for("int8"), True)))
+    if "int8_w7" in paths:  # 7-bit weights: the fast default kernels cannot saturate (idle-calibrate --weight-bits 7)
+        label = f"{idle} INT8 7-bit weights, ONNX Runtime (default u8s8 kernels)"
+        out.append((label, "ort", Entry(label, ort(paths["int8_w7"], False), torch_of(model), thresholds_for("int8"),
+                                        True)))
     if have_openvino:
         out += [("DeiT-S f32, OpenVINO (the same plain file)", "openvino",
                  Entry("DeiT-S f32, OpenVINO (the same plain file)", ov(paths["baseline"]), torch_of(base_model),
@@ -190,6 +202,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--profile-calls", type=int, default=3, help="ORT profile calls per file (0: no profile)")
     p.add_argument("--auto-iters", type=int, default=4, help="--backend auto's timed calls (0: no auto check)")
+    p.add_argument("--weight-bits-7", choices=("auto", "yes", "no"), default="auto",
+                   help="also time an INT8 file with 7-bit weights (idle-calibrate --weight-bits 7); auto: only on "
+                        "x86 CPUs without VNNI/AMX, where it lets the fast kernels run without saturating")
     p.add_argument("--variant-iters", type=int, default=8,
                    help="timed calls per ORT session-settings variant at all cores, batch 1 (0: skip)")
     args = p.parse_args(argv)
@@ -201,7 +216,8 @@ def main(argv=None) -> int:
     t_start, load_start = time.time(), os.getloadavg()
     cpu, have_ov = cpu_features(), openvino_installed()
     threads = [t or available_cpus() for t in args.threads]
-    paths = build_files(args.out)
+    paths = build_files(args.out, args.weight_bits_7 == "yes" or (args.weight_bits_7 == "auto" and cpu.is_x86
+                                                                    and not cpu.int8_dot))
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": cpu.summary(), "cpu_flags": sorted(cpu.flags or ()), "cpus_available": available_cpus(),
               "versions": versions(), "threads": threads, "batches": args.batches, "iters": args.iters,
