@@ -23,10 +23,11 @@ Scaling: an IdleViT entry keeps (speed-up over its own backend's plain model at 
 thread) of its 1-thread speed-up; the target is >= 0.95.
 
 Prints a self-describing report (CPU and flags, versions, load average before and after, iterations) and writes
-cpu_lineup.json into --out. About 6-9 minutes on a quiet 2-core machine with the default --iters 8 once the files
-exist (the first run exports and calibrates: add about 4 minutes).
+cpu_lineup.json into --out. About 7-9 minutes on a quiet 2-core machine (an estimate: the run here, under load
+average 7-11 with --iters 8, took 19.5 minutes) with the default --iters 6 once the files exist (the first run
+exports and calibrates: add about 4 minutes).
 
-Usage: python benchmarks/cpu_lineup.py [--out DIR] [--threads 1 0] [--batches 1 16] [--iters 8] [--warmup 2]
+Usage: python benchmarks/cpu_lineup.py [--out DIR] [--threads 1 0] [--batches 1 16] [--iters 6] [--warmup 2]
        [--profile-calls 3] [--auto-iters 4]      (--threads 0 = all the CPUs this process may use)
 """
 from __future__ import annotations
@@ -198,7 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/cpu_lineup", help="files and cpu_lineup.json go here")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 0], help="thread counts; 0 = all CPUs")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    p.add_argument("--iters", type=int, default=8, help="timed calls per entry, batch and thread count")
+    p.add_argument("--iters", type=int, default=6, help="timed calls per entry, batch and thread count")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--profile-calls", type=int, default=3, help="ORT profile calls per file (0: no profile)")
     p.add_argument("--auto-iters", type=int, default=4, help="--backend auto's timed calls (0: no auto check)")
@@ -378,7 +379,8 @@ def print_profile(prof, threads, batches) -> None:
 def print_auto(report, labels, threads, batches) -> None:
     print("\n## --backend auto on the fp32 IdleViT file (measured afresh), against the fastest fp32-file entry "
           "of the lineup above (target: within 5 %)\n")
-    names = {("ort", "fp32"): "IdleViT r = 0.7 fp32, ONNX Runtime", ("openvino", "fp32"): "IdleViT r = 0.7 f32, OpenVINO"}
+    names = {("ort", "fp32"): "IdleViT r = 0.7 fp32, ONNX Runtime",
+             ("openvino", "fp32"): "IdleViT r = 0.7 f32, OpenVINO"}
     names.update({("openvino", "bf16"): label for label, _ in labels if "bf16, OpenVINO" in label})
     for t in threads:
         r = report["lineup"][str(t)]["_result"]
