@@ -126,7 +126,9 @@ def run(args) -> int:
     auto = None
     if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
         raise UserError("--onnx/--baseline-onnx/--qdq need --backend ort or openvino: drop them or pass --backend ort")
-    if args.precision != "fp32" and args.backend not in ("openvino", "auto"):
+    if args.precision != "fp32" and args.backend == "auto":
+        raise UserError("--backend auto chooses the precision too: drop --precision, or name the backend")
+    if args.precision != "fp32" and args.backend != "openvino":
         raise UserError(f"--precision {args.precision} is OpenVINO's: pass --backend openvino or drop --precision")
     if args.qdq and not args.onnx:
         raise UserError("--qdq needs the --onnx file it was quantized from: pass --onnx")

@@ -121,6 +121,8 @@ def test_parity_backend_auto_measures_once_then_reads_the_cache(exported, capsys
     assert json.loads(captured.out)["backend_auto"]["picked"] == auto["picked"]
 
 
-def test_parity_backend_auto_refuses_a_precision(exported, capsys):
+def test_backend_auto_refuses_a_precision(exported, capsys):
     assert run(["parity", "--onnx", exported, "--backend", "auto", "--precision", "bf16"]) == 2
+    assert "--backend auto chooses the precision too" in capsys.readouterr().err
+    assert run(["bench", "--onnx", exported, "--backend", "auto", "--precision", "bf16"]) == 2
     assert "--backend auto chooses the precision too" in capsys.readouterr().err
