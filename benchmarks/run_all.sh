@@ -36,6 +36,9 @@ if [ ${#OV[@]} -gt 0 ]; then  # bf16 separately: without AVX-512 BF16/AMX a call
     --warmup 0 --threads 1 -n 0 --json-output lineup_bf16.json | tee lineup_bf16.txt
 fi
 
+log "the same lineup at 1 thread and all cores, batch 1 and 16, with OpenVINO INT8/bf16, scaling, ORT profile, --backend auto check"
+python3 "$HERE/cpu_lineup.py" --out . | tee cpu_lineup.md   # reuses the files above
+
 log "efficiency vs r=1.0 in one process: DeiT-S, r = 0.9/0.7/0.5, PyTorch and ORT CPU, batch 32 and batch 1"
 idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 32 --iters 10 --rounds 5 --threads 1 -o sweep_b32 --onnx-dir onnx
 idle-runtime sweep --ratios 0.9 0.7 0.5 --backends torch ort -b 1 --iters 60 --rounds 10 --threads 1 -o sweep_b1 --onnx-dir onnx

@@ -18,6 +18,7 @@ QUANTIZERS = {"auto": "auto", "modelopt": "modelopt", "ort": "onnxruntime"}
 EXCLUDE_OPS = ("Softmax",)
 # GEMM-like ops carry the INT8 speedup on TensorRT; everything else stays in float
 QUANTIZE_OPS = ("MatMul", "Gemm", "Conv")
+WEIGHT_BITS = (8, 7)
 
 
 @dataclass
@@ -30,3 +31,6 @@ class QuantizeOptions:
     exclude_ops: Sequence[str] = EXCLUDE_OPS
     quantize_ops: Sequence[str] = QUANTIZE_OPS
     exclude_nodes: Sequence[str] = ()     # extra node names kept in float
+    # 7: weights in [-64, 64] (ORT's reduce_range), so ONNX Runtime's fast u8s8 kernels cannot saturate their
+    # 16-bit pair sums on x86 CPUs without VNNI (255 * 64 * 2 < 2**15); 8 for TensorRT and VNNI/AMX CPUs
+    weight_bits: int = 8

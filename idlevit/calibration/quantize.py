@@ -23,7 +23,7 @@ from ..onnx_file.io import load_onnx, save_onnx
 from ..onnx_file.metadata import props_of, write_props
 from ..onnx_file.selection_path import onnx_nodes_of_types, onnx_selection_nodes
 from .dataset import read_calib_npz
-from .options import BACKEND_METHODS, BACKENDS, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
+from .options import BACKEND_METHODS, BACKENDS, METHODS, WEIGHT_BITS, QuantizeOptions  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def _quantize_onnxruntime(src: str, dst: str, reader: NpzCalibrationReader, excl
              "OpTypesToExcludeOutputQuantization": list(options.quantize_ops),
              "CalibPercentile": options.percentile, "CalibMaxIntermediateOutputs": None}
     quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(options.quantize_ops),
-                    per_channel=options.per_channel, activation_type=QuantType.QInt8,
+                    per_channel=options.per_channel, reduce_range=options.weight_bits == 7,
+                    activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=method,
                     extra_options={k: v for k, v in extra.items() if v is not None})
 
@@ -181,6 +182,11 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
     backend = options.backend
     if backend == "auto":
         backend = "modelopt" if modelopt_available() else "onnxruntime"
+    if options.weight_bits not in WEIGHT_BITS:
+        raise UserError(f"--weight-bits {options.weight_bits} is not supported: use one of "
+                        f"{', '.join(map(str, WEIGHT_BITS))}")
+    if options.weight_bits != 8 and backend == "modelopt":
+        raise UserError("7-bit weights are an ONNX Runtime CPU format: pass --quantizer ort, or drop --weight-bits")
     if backend == "modelopt" and not modelopt_available():
         raise UserError("NVIDIA ModelOpt is not installed: pip install 'idlevit[quant]' or use --quantizer ort")
     supported = BACKEND_METHODS[backend]
@@ -222,6 +228,7 @@ def quantize_int8(onnx_path: str, calib_path: str, out_path: str,
         restore_float_inputs(quantized, exclude)
         write_props(quantized, {**props_of(model), "precision": "int8", "int8_backend": backend,
                                 "calibration_method": options.method, "calibration_images": len(images),
+                                "int8_weight_bits": options.weight_bits,
                                 "calibration_sha256": file_sha256(calib_path)})
         save_onnx(quantized, tmp_out)
     num_qdq = num_qdq_nodes(quantized)

@@ -10,7 +10,7 @@ from .common import (ArgumentParser, add_deprecated_alias, add_json_flag, atomic
 
 
 def build_parser() -> ArgumentParser:
-    from ..calibration.options import BACKENDS, METHODS, QUANTIZERS, QuantizeOptions
+    from ..calibration.options import BACKENDS, METHODS, QUANTIZERS, WEIGHT_BITS, QuantizeOptions
     d = QuantizeOptions()
     p = ArgumentParser(prog="idle-calibrate",
                        description="Build an INT8 calibration set (calib.npz) from an image folder with the "
@@ -32,6 +32,10 @@ def build_parser() -> ArgumentParser:
                    "(default: percentile with ONNX Runtime, entropy with ModelOpt)")
     p.add_argument("--percentile", type=float, default=d.percentile,
                    help=f"percentile for --method percentile (default: {d.percentile})")
+    p.add_argument("--weight-bits", type=int, choices=WEIGHT_BITS, default=d.weight_bits,
+                   help="--quantizer ort: 7 keeps weights in [-64, 64] so that ONNX Runtime's fast u8s8 kernels "
+                        "cannot saturate on x86 CPUs without VNNI (the runner then uses them instead of the slower "
+                        "exact u8u8 ones); 8 for TensorRT and CPUs with VNNI/AMX (default: 8)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales (default: off)")
     p.add_argument("--quantizer", choices=QUANTIZERS, default=d.backend,
                    help=f"ModelOpt when installed, else ONNX Runtime (ort) (default: {d.backend})")
@@ -79,7 +83,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         report = {"calibration_set": args.output or calib, "images": len(images), "image_shape": list(images.shape[1:])}
         if args.qdq_output:
             options = QuantizeOptions(method=args.method, percentile=args.percentile, per_channel=not args.per_tensor,
-                                      batch_size=args.batch_size,
+                                      batch_size=args.batch_size, weight_bits=args.weight_bits,
                                       backend=QUANTIZERS.get(args.quantizer, args.quantizer))
             result = quantize_int8(args.onnx, calib, args.qdq_output, options)
             rows += [["Q/DQ ONNX", result.path],

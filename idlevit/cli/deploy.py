@@ -30,8 +30,10 @@ def add_triton_parser(sub) -> None:
                    help="instances per model (default: 1)")
     p.add_argument("--max-queue-delay-us", type=whole_number_arg(0, UINT64_MAX), default=0,
                    help="dynamic batcher: how long a batch may wait to fill (default: 0)")
-    p.add_argument("--runner", default="ort", choices=("ort", "openvino", "trt"),
-                   help="the python model's runner (default: ort)")
+    p.add_argument("--runner", default="ort", choices=("ort", "openvino", "trt", "auto"),
+                   help="the python model's runner; auto = the faster CPU backend for the served file on the "
+                        "serving machine, measured when the model loads (cached per CPU, file and thread count) "
+                        "(default: ort)")
     p.add_argument("--threads", type=THREADS_ARG, default=None,
                    help="the python model's intra-op threads (default: the runner's)")
     p.add_argument("--keep-ratio", type=keep_ratio_arg, default=None,

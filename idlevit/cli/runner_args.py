@@ -34,3 +34,25 @@ def torch_runner(args, model, *, selection: bool = False):
     return make_runner("torch", model=model, device=getattr(args, "device", "cpu"),
                        compile=getattr(args, "compile", False), fp16=getattr(args, "autocast", "off") == "fp16",
                        threads=getattr(args, "threads", None), selection=selection)
+
+
+def resolve_auto_backend(args, onnx_path: str, batch: int):
+    """--backend auto: pick the backend (and OpenVINO precision) for `onnx_path` on this CPU at --threads and
+    `batch`, set args.backend (and args.precision for OpenVINO bf16) to it, say what and why on stderr, and
+    return the Choice (for the JSON report)."""
+    import sys
+
+    from ..runtime.auto_backend import pick_backend
+    choice = pick_backend(onnx_path, threads=getattr(args, "threads", None), batch=batch,
+                          refresh=getattr(args, "auto_refresh", False))
+    print(choice.describe(), file=sys.stderr, flush=True)
+    args.backend = choice.picked.backend
+    if choice.picked.precision == "bf16":
+        args.precision = "bf16"
+    return choice
+
+
+def add_auto_refresh_arg(p) -> None:
+    p.add_argument("--auto-refresh", action="store_true",
+                   help="with --backend auto: measure again instead of reading the cached measurement for this "
+                        "CPU, file and thread count (default: off)")

@@ -7,7 +7,7 @@ import sys
 from ..fileio import scratch_dir
 from .common import THREADS_ARG, add_deprecated_alias, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
-from .runner_args import EXACT_INT8
+from .runner_args import EXACT_INT8, add_auto_refresh_arg
 
 
 def add_parser(sub) -> None:
@@ -17,8 +17,11 @@ def add_parser(sub) -> None:
                        "executed-MAC ratio. With --backend ort and no --onnx/--baseline-onnx, both are exported to a "
                        "temporary folder first. --backend trt times two engines from idle-trt-build "
                        "(--engine, --baseline-engine).")
-    p.add_argument("--backend", choices=("torch", "ort", "trt", "openvino"), default="ort",
-                   help="runtime to time; ort and openvino run ONNX files on the CPU (default: ort)")
+    p.add_argument("--backend", choices=("torch", "ort", "trt", "openvino", "auto"), default="ort",
+                   help="runtime to time; ort and openvino run ONNX files on the CPU; auto picks the faster of them "
+                        "for the IdleViT file on this CPU at --threads and -b (measured once and cached, parity "
+                        "checked) and times both files on it (default: ort)")
+    add_auto_refresh_arg(p)
     p.add_argument("--engine", default=None, help="IdleViT TensorRT engine for --backend trt (default: none)")
     p.add_argument("--baseline-engine", default=None,
                    help="keep-ratio-1.0 TensorRT engine of the same weights for --backend trt (default: none)")
@@ -119,9 +122,12 @@ def run(args) -> int:
     from ..runtime.bench import BENCH_HEADERS, bench_against_baseline, executed_gmacs, result_rows, summary_line
     from ..runtime.reference import baseline_of
     from ..runtime.same_weights import check_baseline_engine, check_baseline_onnx, check_qdq_onnx
-    from .runner_args import file_runner, torch_runner
+    from .runner_args import file_runner, resolve_auto_backend, torch_runner
+    auto = None
     if args.backend in ("torch", "trt") and (args.onnx or args.baseline_onnx or args.qdq):
         raise UserError("--onnx/--baseline-onnx/--qdq need --backend ort or openvino: drop them or pass --backend ort")
+    if args.precision != "fp32" and args.backend == "auto":
+        raise UserError("--backend auto chooses the precision too: drop --precision, or name the backend")
     if args.precision != "fp32" and args.backend != "openvino":
         raise UserError(f"--precision {args.precision} is OpenVINO's: pass --backend openvino or drop --precision")
     if args.qdq and not args.onnx:
@@ -157,6 +163,7 @@ def run(args) -> int:
                                          check_same=lambda p: check_baseline_onnx(p, name, source, img))
             idle_path = args.onnx or _export(model, name, source, os.path.join(tmp, "idle.onnx"), "idle", args)
             base_path = base_file.path
+            auto = resolve_auto_backend(args, idle_path, args.batch_size) if args.backend == "auto" else None
             idle_runner, base_runner = file_runner(args, idle_path), file_runner(args, base_path)
             idle_runner.set_keep_ratio(elastic_ratio)
         extras = {"int8": file_runner(args, args.qdq).set_keep_ratio(elastic_ratio)} if args.qdq else None
@@ -166,6 +173,8 @@ def run(args) -> int:
         result.setup.update({"model": name, "keep_ratios": list(model.keep_ratios), "img_size": img})
         if hasattr(model, "gtp"):
             result.setup["gtp"] = model.gtp.to_json()
+        if auto is not None:
+            result.setup["backend_auto"] = auto.to_json()
         if args.backend in ("ort", "openvino"):
             result.setup["baseline_file"] = base_file.to_json()
             if not args.baseline_onnx:
@@ -202,7 +211,8 @@ def _profile(args, idle_path, base_path, img):
 def print_setup(setup: dict) -> None:
     runner = ", ".join(f"{k} {v}" for k, v in setup.items()
                        if k not in ("batch", "warmup", "iters", "rounds", "order", "model", "keep_ratios", "img_size",
-                                    "python", "cpu", "machine", "baseline_file", "gtp"))
+                                    "python", "cpu", "machine", "baseline_file", "gtp",
+                                    "backend_auto"))
     if "gtp" in setup:
         print(f"{setup['model']} at {setup['img_size']} px, GTP-ViT P per block "
               f"{' '.join(map(str, setup['gtp']['num_prop']))} vs the plain backbone")

@@ -5,6 +5,7 @@ import sys
 
 from .common import THREADS_ARG, add_json_flag, print_table, write_json
 from .reference_args import add_reference_args
+from .runner_args import add_auto_refresh_arg
 
 EXIT_PARITY_FAILED = 1
 
@@ -22,9 +23,11 @@ def add_parser(sub) -> None:
                           "this or --onnx)")
     add_reference_args(p)
     add_parity_args(p)
-    p.add_argument("--backend", choices=("ort", "openvino", "trt"), default=None,
+    p.add_argument("--backend", choices=("ort", "openvino", "trt", "auto"), default=None,
                    help="runtime: ONNX Runtime or OpenVINO (CPU; f32, or bf16 with --precision bf16) for --onnx, "
-                        "TensorRT for --engine (default: ort)")
+                        "TensorRT for --engine; auto = the fastest CPU backend and precision for --onnx on this CPU "
+                        "at --threads and -b that matches ONNX Runtime (measured once and cached) (default: ort)")
+    add_auto_refresh_arg(p)
     p.add_argument("--provider", choices=("cpu", "cuda", "trt"), default="cpu",
                    help="ONNX Runtime execution provider (default: cpu)")
     p.add_argument("--threads", type=THREADS_ARG, default=None,
@@ -101,9 +104,9 @@ def check_backend(args) -> str:
         raise UserError("--engine is a TensorRT engine: drop --backend openvino, or pass --onnx")
     if backend == "trt" and not args.engine:
         raise UserError("--backend trt runs a TensorRT engine: pass --engine (from idle-trt-build), or --backend ort")
-    if backend == "ort" and args.engine:
+    if backend in ("ort", "auto") and args.engine:
         raise UserError("--engine is a TensorRT engine: pass --backend trt, or pass --onnx")
-    if args.precision == "bf16" and backend != "openvino":
+    if args.precision == "bf16" and backend not in ("openvino", "auto"):
         raise UserError("--precision bf16 runs OpenVINO in bf16: pass --backend openvino")
     return backend
 
@@ -112,8 +115,14 @@ def run(args) -> int:
     from ..runtime.inputs import batched
     from ..runtime.parity import check_precision_matches, compare_runners
     from .reference_args import reference_from_args, reference_from_engine
-    from .runner_args import torch_runner
+    from ..errors import UserError
+    from .runner_args import resolve_auto_backend, torch_runner
     args.backend = check_backend(args)
+    auto = None
+    if args.backend == "auto":
+        if args.precision:
+            raise UserError("--backend auto chooses the precision too: drop --precision, or name the backend")
+        auto = resolve_auto_backend(args, args.onnx, args.batch_size)
     model, _, meta = reference_from_engine(args, args.engine) if args.engine else reference_from_args(args, args.onnx)
     if args.onnx and args.precision:
         # bf16 is a runtime precision (OpenVINO runs the fp32 file in bf16), the others name the file's own
@@ -131,6 +140,7 @@ def run(args) -> int:
                     "keep_ratios": list(model.keep_ratios),
                     "keep_tokens": list(model.keep_tokens), "elastic": meta.elastic, "gtp": meta.gtp,
                     "precision": precision, "inputs": described, "batch_size": args.batch_size, "runner": setup,
+                    **({"backend_auto": auto.to_json()} if auto else {}),
                     **report.to_json()})
     else:
         from ..factory import describe_reduction

@@ -8,6 +8,7 @@ from ..fileio import scratch_dir
 from .common import (THREADS_ARG, add_deprecated_alias, add_json_flag, add_model_args, check_output_path,
                      model_from_args, print_table, write_json)
 from .export import EXIT_CHECK_FAILED, add_export_args
+from .runner_args import add_auto_refresh_arg
 
 
 def add_parser(sub) -> None:
@@ -32,8 +33,11 @@ def add_parser(sub) -> None:
     p.add_argument("--iters", type=int, default=6, help="bench timed calls per model (default: 6)")
     p.add_argument("--threads", type=THREADS_ARG, default=None,
                    help="CPU threads (default: the CPUs this process may use)")
-    p.add_argument("--backend", choices=("ort", "openvino"), default="ort",
-                   help="CPU runtime of the parity check and the bench: ONNX Runtime or OpenVINO f32 (default: ort)")
+    p.add_argument("--backend", choices=("ort", "openvino", "auto"), default="ort",
+                   help="CPU runtime of the parity check and the bench: ONNX Runtime or OpenVINO f32; auto = the "
+                        "fastest on this CPU at --threads and --bench-batch for the exported file (measured once and "
+                        "cached, parity checked) (default: ort)")
+    add_auto_refresh_arg(p)
     p.add_argument("--elastic", action="store_true",
                    help="export an elastic file (K chosen per call, idle-export --elastic) and check it at "
                         "--keep-ratio (default: off)")
@@ -59,7 +63,8 @@ def run(args) -> int:
             report = validate(model, source, args.model, out, image_paths=paths, num_random=args.num_random,
                               batch=args.parity_batch, bench_batch=args.bench_batch, warmup=args.warmup,
                               iters=args.iters, threads=args.threads, exporter=args.exporter, opset=args.opset,
-                              simplify=args.simplify, backend=args.backend, elastic=args.elastic, log=log)
+                              simplify=args.simplify, backend=args.backend, elastic=args.elastic, log=log,
+                              auto_refresh=args.auto_refresh)
         except ExportCheckError as e:
             print(f"error: export check failed: {e}", file=sys.stderr)
             return EXIT_CHECK_FAILED
@@ -87,11 +92,11 @@ def print_summary(report, output) -> None:
          if gc and gc.ok else (gc.issues[0] if gc else "skipped"), "ok" if gc is None or gc.ok else "FAIL"],
         ["export forward check", f"batches {','.join(str(c.batch) for c in exp.forward_checks)}: max abs diff "
                                  f"{fwd.max_abs_diff:.1e}" if fwd else "skipped", "ok"],
-        [f"parity ({where_run}, fp32)", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
+        [f"parity ({where_run}, {report.precision})", f"{report.inputs}: max abs {par.max_abs_diff:.1e}, top-1 {par.top1_agreement:.3f}"
                                    f", top-5 {par.top5_overlap:.3f}"
                                    + (f", selection {sel:.3f}" if sel is not None else ""),
          "pass" if par.passed else "FAIL"],
-        [f"bench ({where_run})", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
+        [f"bench ({where_run}{'' if report.precision == 'fp32' else ' ' + report.precision})", f"batch {bench.idle.batch}: {bench.idle.throughput:.1f} vs {bench.baseline.throughput:.1f} "
                             f"img/s, speedup {bench.speedup:.2f}x, MAC ratio {bench.mac_ratio:.2f}x, "
                             f"efficiency {bench.efficiency:.2f} ({bench.idle.batch * len(bench.idle.latencies_ms)} "
                             f"images each, {bench.setup.get('threads')} threads)", "-"],

@@ -48,14 +48,19 @@ class CpuFeatures:
         return f"{self.model}; {shown}" + (f"; no {'/'.join(missing)}" if missing else "")
 
 
-def exact_int8_reason(cpu: "CpuFeatures") -> Tuple[bool, str]:
-    """(whether ONNX Runtime needs its exact u8u8 int8 kernels here, why)."""
+def exact_int8_reason(cpu: "CpuFeatures", weight_bits: int = 8) -> Tuple[bool, str]:
+    """(whether ONNX Runtime needs its exact u8u8 int8 kernels here, why) for a file of `weight_bits`-bit weights.
+
+    7-bit weights (idle-calibrate --weight-bits 7) cannot saturate the pair sums: 255 * 64 * 2 < 2**15.
+    """
     if not cpu.is_x86:
         return False, f"{cpu.machine} CPU: ONNX Runtime's x86 int8 kernels do not apply"
-    if cpu.flags is None:
-        return True, "CPU flags unknown: exact kernels to be safe"
     if cpu.int8_dot:
         return False, f"{'/'.join(cpu.int8_dot)}: the default u8s8 kernels accumulate in int32"
+    if weight_bits <= 7:
+        return False, "7-bit weights: the default u8s8 kernels cannot saturate 16-bit pair sums"
+    if cpu.flags is None:
+        return True, "CPU flags unknown: exact kernels to be safe"
     return True, "no VNNI: the default u8s8 kernels would saturate 16-bit pair sums"
 
 

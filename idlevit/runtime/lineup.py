@@ -46,12 +46,20 @@ class LineupResult:
         t = self.timings[batch]
         return t[self.baseline].percentile(50) / t[label].percentile(50)
 
+    def paired_speedup(self, batch: int, label: str) -> float:
+        """Median over calls of the baseline's call / this entry's call of the same round (call by call, so drift
+        between rounds cancels)."""
+        t = self.timings[batch]
+        return float(np.median(np.asarray(t[self.baseline].latencies_ms) / np.asarray(t[label].latencies_ms)))
+
     def to_json(self) -> dict:
         return {"baseline": self.baseline, "speedup": "median latency of the baseline / median latency",
+                "paired_speedup": "median over rounds of the baseline's call / this entry's call in the same round",
                 "entries": [{"label": label, "runner": self.described.get(label),
                              "parity": self.parity[label].to_json() if label in self.parity else None,
                              "timings": {str(b): t[label].to_json() for b, t in self.timings.items()},
-                             "speedup": {str(b): self.speedup(b, label) for b in self.timings}}
+                             "speedup": {str(b): self.speedup(b, label) for b in self.timings},
+                             "paired_speedup": {str(b): self.paired_speedup(b, label) for b in self.timings}}
                             for label in self.labels]}
 
 

@@ -20,6 +20,11 @@ PROVIDERS = {
 }
 # ONNX Runtime session config key: x64 int8 GEMMs in u8u8, which cannot saturate (u8s8 can)
 X64_QUANT_PRECISION = "session.x64quantprecision"
+# off by default with more than one thread: a session's idle workers spin after each parallel section and take
+# the cores from whatever runs next, another session of the same process included (bench, lineup and the Triton
+# model hold several); measured on 2 shared cores, batch 1, 4 sessions in one process: with spinning every
+# session slowed (plain DeiT-S 99 -> 143 ms at 1 thread), without it 2 threads scaled (99 -> 85 ms, IdleViT 77 -> 61)
+ALLOW_SPINNING = "session.intra_op.allow_spinning"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
@@ -43,21 +48,28 @@ class OrtRunner(Runner):
             only where needed, i.e. on x86 CPUs without VNNI, whose fast u8s8 kernels (VPMADDUBSW)
             saturate int16 pair sums and roughly double an INT8 model's error (TensorRT accumulates
             in int32, so parity against it must not count that error); with VNNI/AMX the default
-            kernels accumulate in int32 and are faster. True/False force one or the other.
+            kernels accumulate in int32 and are faster, and so are they on a file with 7-bit weights
+            (idle-calibrate --weight-bits 7), which cannot saturate them. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
+        session_config: extra session config entries, over the runner's own (with threads > 1 it turns intra-op
+            spinning off, ALLOW_SPINNING; {"session.intra_op.allow_spinning": "1"} turns it back on), to compare
+            session settings (benchmarks/cpu_lineup.py does).
     """
     name = "ort"
 
     def __init__(self, onnx: Union[str, bytes, "onnx.ModelProto"], *, provider: str = "cpu",
                  threads: Optional[int] = None, selection: bool = False, optimization: str = "all",
-                 profile_prefix: Optional[str] = None, exact_int8: Optional[bool] = None):
+                 profile_prefix: Optional[str] = None, exact_int8: Optional[bool] = None,
+                 session_config: Optional[Dict[str, str]] = None):
         super().__init__()
         if provider not in PROVIDERS:
             raise UserError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
         self.source, self.provider, self.selection = onnx, provider, selection
         self.threads = default_threads(threads)
         self.optimization, self.profile_prefix = optimization, profile_prefix
+        self.session_config = dict(session_config or {})
+        self._int8_auto = exact_int8 is None
         if exact_int8 is None:
             self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features())
         else:
@@ -72,6 +84,26 @@ class OrtRunner(Runner):
         if wanted[0] not in available:
             raise UserError(f"this ONNX Runtime build has no {wanted[0]} (available: {', '.join(available)}): "
                             "pip install 'idlevit[gpu]' (onnxruntime-gpu) or use --provider cpu")
+        providers = [p for p in wanted if p in available]
+        self.session = self._session(ort, providers)
+        if self._int8_auto and self.exact_int8 and self._weight_bits() <= 7:  # known only once the file is read
+            self.exact_int8, self.int8_kernels_why = exact_int8_reason(cpu_features(), self._weight_bits())
+            if self.profile_prefix:
+                self.session.end_profiling()
+            self.session = self._session(ort, providers)
+        self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
+                        for i in self.session.get_inputs()}
+        self._outputs = tuple(o.name for o in self.session.get_outputs())
+
+    def _session_entries(self) -> Dict[str, str]:
+        """The session config entries the runner sets: spinning off with more than one thread, then the caller's."""
+        return {**({ALLOW_SPINNING: "0"} if self.threads > 1 else {}), **self.session_config}
+
+    def _weight_bits(self) -> int:
+        """The int8 weight width idle-calibrate recorded (8 when the file says nothing)."""
+        return int(self.session.get_modelmeta().custom_metadata_map.get("int8_weight_bits", 8))
+
+    def _session(self, ort, providers):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
@@ -86,12 +118,13 @@ class OrtRunner(Runner):
         opts.log_severity_level = 3
         if self.exact_int8:  # u8u8 instead of the saturating u8s8 kernels; no effect on float graphs
             opts.add_session_config_entry(X64_QUANT_PRECISION, "1")
+        for key, value in self._session_entries().items():
+            opts.add_session_config_entry(key, value)
         if self.profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = self.profile_prefix
         try:
-            self.session = ort.InferenceSession(onnx_for_runtime(self.source, self.selection), opts,
-                                                providers=[p for p in wanted if p in available])
+            return ort.InferenceSession(onnx_for_runtime(self.source, self.selection), opts, providers=providers)
         except UserError:
             raise
         except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail: all mean a bad file here
@@ -99,9 +132,6 @@ class OrtRunner(Runner):
             where = self.source if isinstance(self.source, str) else "the ONNX model"
             raise UserError(f"ONNX Runtime cannot load {where} ({first[:160]}): "
                             "re-export it with idle-export") from None
-        self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
-                        for i in self.session.get_inputs()}
-        self._outputs = tuple(o.name for o in self.session.get_outputs())
 
     def _close(self) -> None:
         if self.session is not None and self.profile_prefix:
@@ -137,6 +167,7 @@ class OrtRunner(Runner):
         ort = import_onnxruntime()
         return {"backend": self.name, "provider": self.provider, "onnxruntime": ort.__version__,
                 "threads": self.threads, "optimization": self.optimization,
+                **({"session_config": self._session_entries()} if self._session_entries() else {}),
                 "int8_kernels": ("exact u8u8 (session.x64quantprecision)" if self.exact_int8 else "default u8s8")
                 + f": {self.int8_kernels_why}",
                 "providers": self.session.get_providers() if self.session is not None else None}

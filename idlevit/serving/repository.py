@@ -23,7 +23,7 @@ from ..onnx_file.elastic import is_keep_input
 from .triton_config import INT32_MAX, UINT64_MAX, ModelConfig, TensorSpec, check_with_triton_schema
 
 RATIO_OUTPUT = "keep_ratio"            # python model: the keep ratio each sample ran at
-PYTHON_RUNNERS = ("ort", "openvino", "trt")
+PYTHON_RUNNERS = ("ort", "openvino", "trt", "auto")
 MODEL_PY = '''"""Triton python-backend model written by idle-deploy: runs idlevit's own runner on the files beside it."""
 from idlevit.serving.triton_model import TritonPythonModel  # noqa: F401  (the class Triton looks for)
 '''
@@ -133,7 +133,7 @@ class DeployOptions:
     max_batch: int = 8
     instances: int = 1
     max_queue_delay_us: int = 0
-    runner: str = "ort"                     # the python model's runner: ort | openvino | trt
+    runner: str = "ort"                     # the python model's runner: ort | openvino | trt | auto
     threads: Optional[int] = None           # the python model's intra-op threads (default: the runner's)
     keep_ratio: Optional[float] = None      # the python model's ratio when a request names none and no target
     p99_target_ms: Optional[float] = None   # follow the load: lower the ratio when p99 passes this

@@ -6,6 +6,8 @@ Both offer a ladder of ratios (`ratios`, highest first) for the load-following c
 """
 from __future__ import annotations
 
+import sys
+
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -85,10 +87,22 @@ class ServedModel:
 
 def serve_files(files: Dict[str, str], runner: str = "ort", threads: Optional[int] = None,
                 lowest_ratio: float = 0.5) -> ServedModel:
-    """Load `files` (keep ratio text -> path; "" = take the ratio from the file) into a ServedModel."""
+    """Load `files` (keep ratio text -> path; "" = take the ratio from the file) into a ServedModel.
+
+    runner "auto" picks the CPU backend for the first file at batch 1 (runtime.auto_backend: measured once per
+    CPU, file and thread count, then cached) and says what and why on stderr, which Triton logs.
+    """
+    options = {}
+    if runner == "auto":
+        from ..runtime.auto_backend import pick_backend
+        choice = pick_backend(next(iter(files.values())), threads=threads, batch=1)
+        print(choice.describe(), file=sys.stderr, flush=True)
+        runner = choice.picked.backend
+        options = {"precision": "bf16"} if choice.picked.precision == "bf16" else {}
     runners = {}
     for ratio_text, path in files.items():
-        r = make_runner("trt", engine=path) if runner == "trt" else make_runner(runner, onnx=path, threads=threads)
+        r = (make_runner("trt", engine=path) if runner == "trt"
+             else make_runner(runner, onnx=path, threads=threads, **options))
         r.load()
         if r.elastic is not None:
             if len(files) > 1:

@@ -70,6 +70,27 @@ def test_ort_int8_kernels_match_the_qdq_arithmetic(qdq):
     assert np.abs(logits - simulated).max() < 1e-4 * np.abs(simulated).max() + 1e-5
 
 
+def test_7bit_weights_let_the_fast_kernels_run_without_saturating(tiny_onnx, tiny_calib, tmp_path, monkeypatch):
+    """--weight-bits 7: weights in [-64, 64], recorded in the metadata; on an x86 CPU without VNNI the runner then
+    takes the default u8s8 kernels, and they compute what the exact u8u8 kernels do."""
+    from idlevit.runtime import ort_runner
+    from idlevit.runtime.cpu_features import CpuFeatures
+    out = str(tmp_path / "tiny.w7.onnx")
+    quantize_int8(tiny_onnx[0], tiny_calib, out, QuantizeOptions(backend="onnxruntime", weight_bits=7))
+    model = onnx.load(out)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert weights and all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)
+    assert max(np.abs(w.astype(int)).max() for w in weights) > 32      # 7 bits used, not fewer
+    assert read_onnx_info(out).metadata["int8_weight_bits"] == "7"
+    monkeypatch.setattr(ort_runner, "cpu_features", lambda: CpuFeatures("cpu", "x86_64", frozenset({"avx2"})))
+    x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
+    with OrtRunner(out, threads=1) as fast, OrtRunner(out, threads=1, exact_int8=True) as exact:
+        assert fast.describe()["int8_kernels"].startswith("default u8s8: 7-bit weights")
+        logits, reference = fast.infer(x)["logits"], exact.infer(x)["logits"]
+    assert np.abs(logits - reference).max() < 1e-4 * np.abs(reference).max() + 1e-5
+
+
 def test_reader_batches_and_rewinds():
     reader = NpzCalibrationReader("input", np.zeros((10, 3, 4, 4), np.float32), batch_size=4)
     sizes = [len(b["input"]) for b in iter(reader.get_next, None)]
@@ -89,6 +110,8 @@ def test_quantize_refuses_bad_inputs(tiny_onnx, qdq, tmp_path):
         quantize_int8(tiny_onnx[0], calib, str(tmp_path / "q.onnx"), QuantizeOptions(method="kl"))
     with pytest.raises(UserError, match="percentile or minmax, not entropy"):
         quantize_int8(tiny_onnx[0], calib, str(tmp_path / "q.onnx"), QuantizeOptions(method="entropy", backend="onnxruntime"))
+    with pytest.raises(UserError, match="--weight-bits 6"):
+        quantize_int8(tiny_onnx[0], calib, str(tmp_path / "q.onnx"), QuantizeOptions(backend="onnxruntime", weight_bits=6))
     assert not (tmp_path / "q.onnx").exists() and [p.name for p in tmp_path.iterdir()] == ["c.npz"]
 
 

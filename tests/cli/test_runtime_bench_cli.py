@@ -33,6 +33,17 @@ def test_ort_bench_json_with_given_files(files, capsys):
     assert setup["providers"] == ["CPUExecutionProvider"] and setup["order"] == "alternating rounds"
 
 
+def test_bench_backend_auto_times_both_files_on_the_pick(files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("IDLEVIT_CACHE_DIR", str(tmp_path))
+    idle, base = files
+    rc = run(["bench", "--backend", "auto", "--onnx", idle, "--baseline-onnx", base, "--json"] + FAST)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    picked = result["setup"]["backend_auto"]["picked"]
+    assert rc == 0 and "--backend auto picked" in captured.err
+    assert result["setup"]["backend"] == picked["backend"] and result["speedup"] > 0
+
+
 def test_ort_bench_table_with_profile(files, capsys):
     idle, base = files
     assert run(["bench", "--onnx", idle, "--baseline-onnx", base, "--profile", "1"] + FAST) == 0

@@ -97,3 +97,32 @@ def test_parity_runs_an_elastic_file_at_the_keep_ratio_asked(tmp_path_factory, c
     assert rc == 0 and "K per block -,-,5,2,1,1" in out and "elastic at keep ratio 0.37" in out
     assert run(["parity", "--onnx", elastic, "--keep-ratios", "1", "1", "0.5", "0.5", "0.5", "0.5"]) == 2
     assert "takes one --keep-ratio per run" in capsys.readouterr().err
+
+
+def test_parity_backend_auto_measures_once_then_reads_the_cache(exported, capsys, monkeypatch, tmp_path):
+    """--backend auto: every candidate checked against ONNX Runtime and timed, the pick said on stderr with its
+    reason, the measurement cached for this CPU, file and thread count, and parity then run on the pick."""
+    pytest.importorskip("openvino")
+    monkeypatch.setenv("IDLEVIT_CACHE_DIR", str(tmp_path))
+    argv = ["parity", "--onnx", exported, "-n", "3", "-b", "2", "--threads", "1", "--backend", "auto", "--json"]
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    auto = report["backend_auto"]
+    assert "--backend auto picked" in captured.err and "(measured now)" in captured.err
+    assert {m["backend"] for m in auto["measured"]} >= {"ort", "openvino"}
+    assert report["runner"]["backend"] == auto["picked"]["backend"] and report["passed"]
+    timed = [m for m in auto["measured"] if m["parity_passed"]]
+    assert all(m["median_ms"] > 0 for m in timed)
+    assert len(list((tmp_path / "backend-auto").iterdir())) == 1
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    assert "cached measurement" in captured.err
+    assert json.loads(captured.out)["backend_auto"]["picked"] == auto["picked"]
+
+
+def test_backend_auto_refuses_a_precision(exported, capsys):
+    assert run(["parity", "--onnx", exported, "--backend", "auto", "--precision", "bf16"]) == 2
+    assert "--backend auto chooses the precision too" in capsys.readouterr().err
+    assert run(["bench", "--onnx", exported, "--backend", "auto", "--precision", "bf16"]) == 2
+    assert "--backend auto chooses the precision too" in capsys.readouterr().err

@@ -25,6 +25,19 @@ def test_validate_small_model(tmp_path, capsys):
     assert read_metadata(str(out)).keep_tokens == [None, None, 8, 4, 2, 2]
 
 
+def test_validate_backend_auto_runs_parity_and_bench_on_the_pick(tmp_path, capsys, monkeypatch):
+    import json
+    monkeypatch.setenv("IDLEVIT_CACHE_DIR", str(tmp_path / "cache"))
+    rc = run(["validate", "--model", "test_vit", "--img-size", "64", "--keep-ratio", "0.5", "--exporter",
+              "torchscript", "-n", "2", "--parity-batch", "4", "--bench-batch", "2", "--iters", "1", "--warmup", "0",
+              "--threads", "1", "--backend", "auto", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["passed"]
+    picked = report["backend_auto"]["picked"]
+    assert report["backend"] == picked["backend"] and report["precision"] == picked["precision"]
+    assert report["bench"]["setup"]["backend"] == picked["backend"]
+
+
 @pytest.mark.parametrize("flags,needle", [(["--keep-ratio", "1.5"], "outside (0, 1]"),
                                           (["--images", "/nonexistent"], "not found"),
                                           (["-o", "/nonexistent/dir/v.onnx"], "does not exist")])

@@ -26,6 +26,8 @@ def test_exact_kernels_only_where_u8s8_saturates(machine, flags, exact, why):
     cpu = CpuFeatures("cpu", machine, None if flags is None else frozenset(flags.split()))
     needed, reason = exact_int8_reason(cpu)
     assert needed is exact and why in reason
+    needed7, reason7 = exact_int8_reason(cpu, weight_bits=7)   # 7-bit weights never saturate the pair sums
+    assert needed7 is False and (reason7 == reason if not exact else "7-bit weights" in reason7)
 
 
 def test_reads_model_and_flags_from_cpuinfo(tmp_path):

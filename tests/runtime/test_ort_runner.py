@@ -66,3 +66,20 @@ def test_ort_runner_after_close_is_not_loaded(tmp_path_factory):
     r.close()
     with pytest.raises(RuntimeError, match="not loaded"):
         r.infer(np.zeros((1, 3, 64, 64), np.float32))
+
+
+def test_ort_runner_session_config_changes_settings_not_results(tmp_path_factory):
+    """Intra-op spinning is off with more than one thread; the caller's session config entries (cpu_lineup.py
+    compares them) override it and are reported; scheduling settings leave the outputs bit-identical."""
+    path = export_config(tmp_path_factory, TEST_VIT_05)
+    x = np.random.default_rng(0).standard_normal((3, 3, 64, 64), dtype=np.float32)
+    cfg = {"session.intra_op.allow_spinning": "1", "session.dynamic_block_base": "4"}
+    spin = "session.intra_op.allow_spinning"
+    with make_runner("ort", onnx=path, threads=2) as plain, \
+            make_runner("ort", onnx=path, threads=2, session_config=cfg) as tuned, \
+            make_runner("ort", onnx=path, threads=1) as single:
+        assert plain.session.get_session_options().get_session_config_entry(spin) == "0"   # the runner's own
+        assert tuned.session.get_session_options().get_session_config_entry(spin) == "1"   # the caller's wins
+        assert plain.describe()["session_config"] == {spin: "0"} and tuned.describe()["session_config"] == cfg
+        assert "session_config" not in single.describe()                                    # no workers to spin
+        np.testing.assert_array_equal(tuned.infer(x)["logits"], plain.infer(x)["logits"])

@@ -102,6 +102,23 @@ def test_fixed_files_serve_their_own_ratios(pb_utils, tiny_ladder, tmp_path):
     assert ok.outputs["logits"].shape == (2, 1000) and "0.7 is not served" in bad.error
 
 
+def test_runner_auto_picks_a_cpu_backend_when_the_model_loads(pb_utils, elastic_onnx, tmp_path, monkeypatch, capfd):
+    """idle-deploy --runner auto: the python model measures (or reads the cache) when Triton loads it, logs what it
+    picked and why, and serves with that backend."""
+    monkeypatch.setenv("IDLEVIT_CACHE_DIR", str(tmp_path / "cache"))
+    model = load_model([elastic_onnx], tmp_path, runner="auto")
+    picked = next(iter(model.model.runners.values()))
+    assert "--backend auto picked" in capfd.readouterr().err and picked.name in ("ort", "openvino")
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    with OrtRunner(elastic_onnx, threads=1) as ref:
+        want = ref.infer(x, keep_ratio=0.5)["logits"]
+    (resp,) = model.execute([_Request(x)])
+    bf16 = picked.describe().get("precision") == "bf16"      # picked only where it passed the fp16 limits
+    assert resp.error is None
+    assert np.abs(resp.outputs["logits"] - want).max() <= (0.05 if bf16 else 1e-4) * np.abs(want).max()
+    model.finalize()
+
+
 @pytest.mark.parametrize("params,want", [("{}", None), ('{"keep_ratio": 0.7}', 0.7), ('{"keep_ratio": "0.5"}', 0.5)])
 def test_requested_ratio(params, want):
     assert requested_ratio(params) == want
