@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -190,11 +191,13 @@ def export_onnx(model: torch.nn.Module, path: str, *, metadata: ExportMetadata, 
     if elastic:
         metadata.elastic, metadata.keep_token_range = True, [1, model.num_image_tokens]
     with atomic_output(path, suffix=".onnx") as tmp:
-        with torch.no_grad():
+        # onnxscript 0.6 print()s its rewrite counts (the exporter's and ours): stdout is kept for the tools'
+        # tables and --json
+        with torch.no_grad(), redirect_stdout(sys.stderr):
             module, args, dims = _trace_inputs(model, dummy, elastic)
             proto = _to_onnx_proto(module, args, dims, opset, exporter)
-        proto, simplify_report = simplify_onnx(proto, method, probe=dummy.numpy() if method == "auto" else None)
-        proto = make_ort_fusable(proto)
+            proto, simplify_report = simplify_onnx(proto, method, probe=dummy.numpy() if method == "auto" else None)
+            proto = make_ort_fusable(proto)
         metadata.exporter, metadata.opset, metadata.simplifier = exporter, opset, simplify_report.chosen
         write_metadata(proto, metadata)
         proto.producer_name, proto.producer_version = "idlevit", metadata.idlevit_version
