@@ -46,7 +46,8 @@ def test_qdq_onnx_passes_the_tensorrt_graph_check(qdq):
 
 
 def test_qdq_runs_on_onnxruntime_cpu(tiny_onnx, qdq):
-    x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
+    # 64 inputs: on 16, top-1 swung 12/16 - 14/16 between ONNX Runtime releases' calibrations of the same graph
+    x = np.random.RandomState(2).randn(64, 3, 64, 64).astype(np.float32)
     rep = ort_parity(tiny_onnx[0], qdq[0], x)
     cosine, top1, selection = rep.cosine_min, rep.top1_agreement, rep.selection_per_block
     # a 64-wide random ViT is a hard case for int8; DeiT-S figures are in docs/results.md
@@ -60,7 +61,14 @@ def test_ort_int8_kernels_match_the_qdq_arithmetic(qdq):
     on the 2-core AVX2 VM they are off by 0.25 on logits of magnitude 0.6 here.
     """
     x = np.random.RandomState(2).randn(16, 3, 64, 64).astype(np.float32)
+    import onnxruntime
+    from packaging.version import Version
     from idlevit.runtime.cpu_features import cpu_features, exact_int8_reason
+    if Version(onnxruntime.__version__) < Version("1.32"):
+        # measured: 1.23.2 differs by 0.17 (logits of 0.6) on a few images, with either kernel choice, where
+        # 1.32.0 is exact; docs/containers.md lists it
+        pytest.skip(f"onnxruntime {onnxruntime.__version__}'s CPU int8 kernels are not bit-faithful to the Q/DQ "
+                    "arithmetic; measured exact from 1.32")
     exact, why = exact_int8_reason(cpu_features())
     with OrtRunner(qdq[0], threads=1) as fused, OrtRunner(qdq[0], threads=1, optimization="basic") as unfused:
         # exact u8u8 where the CPU lacks VNNI; with VNNI the default kernels already accumulate in int32
