@@ -1,6 +1,7 @@
 """ONNX Runtime runner: CPU, CUDA, or the TensorRT execution provider when the installed build has them."""
 from __future__ import annotations
 
+import sys
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -27,6 +28,22 @@ X64_QUANT_PRECISION = "session.x64quantprecision"
 ALLOW_SPINNING = "session.intra_op.allow_spinning"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+EXACT_INT8_ORT = "1.32"   # the oldest release measured with CPU int8 kernels equal to the Q/DQ arithmetic
+
+
+def warn_inexact_int8_kernels(version: str) -> None:
+    """One line, once per process: older ONNX Runtime CPU int8 kernels differ from the Q/DQ arithmetic (measured)."""
+    from packaging.version import Version
+    if Version(version) < Version(EXACT_INT8_ORT) and not _WARNED:
+        _WARNED.append(version)
+        print(f"warning: ONNX Runtime {version}'s CPU int8 kernels differ from the Q/DQ arithmetic (measured off "
+              f"by 0.17 on logits of 0.6 with 1.23.2); exact int8 needs onnxruntime >= {EXACT_INT8_ORT}: "
+              f"pip install -U onnxruntime", file=sys.stderr)
+
+
+_WARNED: list = []
 
 
 def import_onnxruntime():
@@ -91,6 +108,8 @@ class OrtRunner(Runner):
             if self.profile_prefix:
                 self.session.end_profiling()
             self.session = self._session(ort, providers)
+        if self.provider == "cpu" and self._precision() == "int8":
+            warn_inexact_int8_kernels(ort.__version__)
         self._inputs = {i.name: TensorInfo(_ORT_DTYPES.get(i.type, i.type), tuple(i.shape))
                         for i in self.session.get_inputs()}
         self._outputs = tuple(o.name for o in self.session.get_outputs())
@@ -98,6 +117,9 @@ class OrtRunner(Runner):
     def _session_entries(self) -> Dict[str, str]:
         """The session config entries the runner sets: spinning off with more than one thread, then the caller's."""
         return {**({ALLOW_SPINNING: "0"} if self.threads > 1 else {}), **self.session_config}
+
+    def _precision(self) -> str:
+        return self.session.get_modelmeta().custom_metadata_map.get("precision", "fp32")
 
     def _weight_bits(self) -> int:
         """The int8 weight width idle-calibrate recorded (8 when the file says nothing)."""

@@ -83,3 +83,14 @@ def test_ort_runner_session_config_changes_settings_not_results(tmp_path_factory
         assert plain.describe()["session_config"] == {spin: "0"} and tuned.describe()["session_config"] == cfg
         assert "session_config" not in single.describe()                                    # no workers to spin
         np.testing.assert_array_equal(tuned.infer(x)["logits"], plain.infer(x)["logits"])
+
+
+def test_older_onnxruntime_says_once_that_its_int8_kernels_are_not_exact(capsys, monkeypatch):
+    from idlevit.runtime import ort_runner
+    monkeypatch.setattr(ort_runner, "_WARNED", [])
+    ort_runner.warn_inexact_int8_kernels("1.32.0")
+    assert capsys.readouterr().err == ""
+    ort_runner.warn_inexact_int8_kernels("1.23.2")
+    ort_runner.warn_inexact_int8_kernels("1.23.2")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ONNX Runtime 1.23.2") and "onnxruntime >= 1.32" in err[0]
