@@ -83,11 +83,11 @@ def read_sidecar(engine_path: str) -> EngineSidecar:
     return sidecar
 
 
-def _bad_profile(profile) -> str:
+def _bad_profile(shapes_by_input) -> str:
     """What is wrong with one profile ({input: {"min","opt","max": shape}}), or "" when nothing is."""
-    if not isinstance(profile, dict) or not profile:
+    if not isinstance(shapes_by_input, dict) or not shapes_by_input:
         return "no inputs"
-    for name, shapes in profile.items():
+    for name, shapes in shapes_by_input.items():
         if not isinstance(shapes, dict) or any(k not in shapes for k in ("min", "opt", "max")):
             return f"input {name} lacks min/opt/max shapes"
         dims = [shapes[k] for k in ("min", "opt", "max")]

@@ -30,7 +30,7 @@ def test_show_bad_image_is_one_line_exit_2(tmp_path, capsys):
     assert main(["show", "--image", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: image {tmp_path / 'missing.jpg'} not found: pass another --image"], err
+    assert err == [f"error: image {tmp_path / 'missing.jpg'} not found: pass an image file with --image"], err
 
 
 def test_show_on_an_onnx_without_topk_names_a_fix_show_has(tmp_path, tmp_path_factory, capsys):
