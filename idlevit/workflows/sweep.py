@@ -48,12 +48,11 @@ class SweepConfig:
 def _cached_export(model, model_name, source, folder: str, name: str, exporter: str = "dynamo") -> str:
     """Export `model` once into `folder`; reuse a file whose metadata shows the same weights, schedule (GTP-ViT
     settings) and exporter."""
-    from .export import export_model
+    from .export import export_model, metadata_for
     path = os.path.join(folder, name)
     if os.path.isfile(path):
-        meta = read_metadata(path)
-        gtp = model.gtp.to_json() if hasattr(model, "gtp") else None
-        if (meta.keep_ratios == list(model.keep_ratios) and meta.gtp == gtp and meta.seed == source.seed
+        meta, want = read_metadata(path), metadata_for(model, model_name)
+        if (meta.keep_ratios == want.keep_ratios and meta.gtp == want.gtp and meta.seed == source.seed
                 and meta.ckpt_sha256 == source.ckpt_sha256 and meta.exporter == exporter):
             return path
     export_model(model, model_name, source, path, exporter=exporter, check_forward=False)

@@ -38,6 +38,12 @@ def test_sweep_over_p_writes_gmacs_speed_and_parity(tmp_path, capsys):
                                                                 f"{name}_p1.onnx", f"{name}_p3.onnx"]
     printed = capsys.readouterr().out
     assert "against the plain backbone (P = 0)" in printed and "wrote" in printed
+    # a second sweep reuses the exports whose metadata shows the same weights and P (plain backbone included)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "onnx").iterdir()}
+    assert main(["sweep"] + TINY + ["--num-props", "1", "--backends", "ort", "--parity-samples", "0", "-o",
+                                    str(tmp_path / "again"), "--onnx-dir", str(out / "onnx"), "--json"] + FAST) == 0
+    assert [r["num_prop"] for r in json.loads(capsys.readouterr().out)["records"]] == [0, 1]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "onnx").iterdir()} == stamps
 
 
 @pytest.mark.parametrize("argv, message", [
