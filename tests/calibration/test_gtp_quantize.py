@@ -9,6 +9,7 @@ from idlevit.calibration.quantize import nodes_to_exclude
 from idlevit.calibration.options import QuantizeOptions
 from idlevit.cli.calibrate import main as idle_calibrate
 from idlevit.cli.runtime import main as idle_runtime
+from idlevit.export import check_tensorrt_compat
 from idlevit.onnx_file.selection_path import activation_matmuls
 from tests.export.test_gtp_export import _export
 
@@ -45,6 +46,8 @@ def test_weight_gemms_are_int8_and_the_gtp_path_stays_float(gtp_files):
     for node in qdq.graph.node:
         if node.name in set(selection):
             assert not set(node.input) & dq_out, f"{node.name} ({node.op_type}) reads a dequantized tensor"
+    report = check_tensorrt_compat(qdq, expected_topk=5)
+    assert report.ok, report.issues
 
 
 def test_int8_parity_against_pytorch(gtp_files, capsys):
