@@ -168,6 +168,20 @@ def plain_copy(model: VisionTransformer) -> VisionTransformer:
     return plain
 
 
+def with_num_prop(model: VisionTransformer, num_prop: int) -> VisionTransformer:
+    """A copy of GTP-ViT `model` (same weights, same other settings) propagating `num_prop` tokens in every block;
+    P = 0 is the plain backbone (no token graph), the dense baseline a sweep over P is timed against."""
+    plain = plain_copy(model)
+    if num_prop == 0:
+        return plain
+    return make_gtp(plain, num_prop, **{k: v for k, v in model.gtp.to_json().items() if k != "num_prop"})
+
+
+def max_uniform_num_prop(model: VisionTransformer) -> int:
+    """The largest P every block can propagate and still leave one image token after the last block."""
+    return (model.patch_embed.num_patches - 1) // len(model.blocks)
+
+
 SETTING_NAMES = ("num_prop", "num_neighbours", "alpha", "graph_type", "token_scale", "sparsity")
 
 

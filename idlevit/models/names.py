@@ -2,6 +2,7 @@
 
 DEFAULT_MODEL = "idlevit_deit_small_patch16_224"
 
+SWEEP_NUM_PROPS = (0, 4, 8, 12, 16)   # P per block a GTP-ViT sweep runs unless told (DeiT at 224 px: P <= 16)
 GTP_PREFIX = "gtp_"   # GTP-ViT (graph-based token propagation) model names: gtp_<timm ViT name>
 
 

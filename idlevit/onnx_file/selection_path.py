@@ -5,6 +5,9 @@ model: a producer joins the path only when every consumer of its outputs is alre
 it. In IdleViT that is norm1 of all tokens, the [CLS] query, the query folded through
 the key weights, the score MatMul and TopK; the residual stream, which the block also
 gathers rows from, stays outside.
+GTP-ViT scores tokens from every attention map and moves features along its token graph, so in a GTP file
+the path also holds every MatMul of two activations but attention-times-V (the attention logits, the
+similarity of the semantic graph, the propagation of tokens into their neighbours) with what only they read.
 FP16 conversion keeps these nodes fp32 and INT8 quantization leaves them alone, because
 near-ties in lower precision change which tokens are selected.
 """
@@ -78,13 +81,27 @@ def ensure_node_names(model) -> None:
 
 
 def onnx_selection_nodes(model) -> List[str]:
-    """Names of the ONNX nodes on the selection path of every idle block (empty for r = 1)."""
+    """Names of the ONNX nodes on the selection path of every idle block (empty for r = 1); for a GTP-ViT file
+    (metadata method=gtp) also its scoring and graph MatMuls."""
+    from .metadata import metadata_value, props_of
     ensure_node_names(model)
     nodes = model.graph.node
     seeds = topk_positions(model)
+    if metadata_value(props_of(model), "method") == "gtp":
+        seeds += activation_matmuls(model)
     if not seeds:
         return []
     return [nodes[i].name for i in sorted(exclusive_ancestors(onnx_tensor_graph(model), seeds))]
+
+
+def activation_matmuls(model) -> List[int]:
+    """Positions of the MatMuls whose inputs are both computed (no weight, no constant) and that do not read a
+    Softmax output: the GEMMs a model computes between its own activations, attention-times-V excepted."""
+    nodes = model.graph.node
+    fixed = {t.name for t in model.graph.initializer} | {t for n in nodes if n.op_type == "Constant" for t in n.output}
+    softmax_out = {t for n in nodes if n.op_type == "Softmax" for t in n.output}
+    return [i for i, n in enumerate(nodes) if n.op_type == "MatMul"
+            and not set(n.input) & (fixed | softmax_out)]
 
 
 def onnx_nodes_of_types(model, op_types: Sequence[str]) -> List[str]:

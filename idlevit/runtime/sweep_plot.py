@@ -1,14 +1,18 @@
-"""Plot of a keep-ratio sweep: throughput and speed-up against executed GMACs, with the ceiling."""
+"""Plot of a sweep (keep ratios or GTP-ViT's P): throughput and speed-up against executed GMACs, with the ceiling."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
 
+AXES = {"keep_ratio": ("keep ratio", "keep ratio 1.0"), "num_prop": ("P per block", "the plain backbone")}
+
+
 def plot_sweep(records: List[Dict], path: str, title: str = "",
                paper_points: Optional[Dict[float, Tuple[float, float]]] = None,
-               machine: Optional[str] = None) -> None:
-    """records: dicts with backend, keep_ratio, gmacs_executed, throughput, speedup; `paper_points`:
-    the paper's Table 1 rows for this model (keep ratio -> (GMACs, speed-up)), drawn when given."""
+               machine: Optional[str] = None, axis: str = "keep_ratio") -> None:
+    """records: dicts with backend, `axis` (keep_ratio, or num_prop for GTP-ViT), gmacs_executed, throughput,
+    speedup; `paper_points`: the paper's Table 1 rows for this model (keep ratio -> (GMACs, speed-up)), drawn
+    when given."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -21,7 +25,7 @@ def plot_sweep(records: List[Dict], path: str, title: str = "",
         ax_tp.plot(g, [r["throughput"] for r in rows], "o-", label=backend)
         ax_sp.plot(g, [r["speedup"] for r in rows], "o-", label=f"{backend} (measured)")
         for r in rows:
-            ax_sp.annotate(f"{r['keep_ratio']:g}", (r["gmacs_executed"], r["speedup"]), fontsize=7,
+            ax_sp.annotate(f"{r[axis]:g}", (r["gmacs_executed"], r["speedup"]), fontsize=7,
                            textcoords="offset points", xytext=(3, 4))
     base = max(r["gmacs_executed"] for r in records)
     lo = min(r["gmacs_executed"] for r in records)
@@ -35,8 +39,9 @@ def plot_sweep(records: List[Dict], path: str, title: str = "",
     ax_tp.set_ylabel("throughput (img/s)")
     ax_tp.set_title("throughput")
     ax_sp.set_xlabel("GMACs per image")
-    ax_sp.set_ylabel("speed-up over keep ratio 1.0")
-    ax_sp.set_title("speed-up (labels: keep ratio)")
+    what, base_name = AXES[axis]
+    ax_sp.set_ylabel(f"speed-up over {base_name}")
+    ax_sp.set_title(f"speed-up (labels: {what})")
     for ax in (ax_tp, ax_sp):
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
