@@ -32,5 +32,5 @@ def require(module: str):
 
 def _broken(top: str, error: ImportError) -> UserError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return UserError(f"{top} is installed but does not import ({reason}); install a version from the README's "
-                     f"supported range: pip install -U {top}")
+    return UserError(f"{top} is installed but does not import ({reason}); install a version from the "
+                     f"supported range (pyproject.toml, docs/containers.md): pip install -U {top}")

@@ -24,4 +24,5 @@ def test_installed_but_broken_package_is_not_called_missing(tmp_path, monkeypatc
     with pytest.raises(UserError) as e:
         require("idlevit_broken_pkg")
     assert str(e.value) == (f"idlevit_broken_pkg is installed but does not import ({reason}); install a version "
-                            "from the README's supported range: pip install -U idlevit_broken_pkg")
+                            "from the supported range (pyproject.toml, docs/containers.md): "
+                            "pip install -U idlevit_broken_pkg")
