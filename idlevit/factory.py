@@ -57,12 +57,7 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
     if not timm.is_model(backbone):
         raise UserError(f"unknown model {model_name!r}: use one of the idlevit_deit_* / idlevit_lvvit_* names or a timm ViT name "
                         "such as deit3_small_patch16_224")
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if img_size is not None or kwargs:
-        check_build_args(model_name, img_size, **kwargs)
-    if img_size is not None:
-        kwargs["img_size"] = img_size
+    kwargs = _timm_kwargs(model_name, img_size, num_classes, kwargs)
     torch.manual_seed(seed)
     try:
         model = timm.create_model(registered_name(model_name), pretrained=False, keep_ratio=keep_ratio,
@@ -74,6 +69,18 @@ def create_idlevit(model_name: str = DEFAULT_MODEL, keep_ratio: float = DEFAULT_
     return model.eval(), source
 
 
+
+def _timm_kwargs(name: str, img_size: Optional[int], num_classes: Optional[int], kwargs: dict) -> dict:
+    """timm.create_model's keyword arguments, checked against `name`'s signature before anything is built."""
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if img_size is not None or kwargs:
+        check_build_args(name, img_size, **kwargs)
+    if img_size is not None:
+        kwargs["img_size"] = img_size
+    return kwargs
+
+
 def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], seed: int,
                 num_classes: Optional[int], warn_random: bool, **kwargs):
     """GTP-ViT in eval mode plus its `ModelSource` (the `create_idlevit` path for `gtp_*` names)."""
@@ -83,12 +90,7 @@ def _create_gtp(model_name: str, ckpt: Optional[str], img_size: Optional[int], s
         raise UserError(f"unknown model {model_name!r}: use gtp_deit_tiny/small/base_patch16_224 or gtp_<timm ViT name>")
     model_kwargs = dict(kwargs)
     settings = {k: kwargs.pop(k) for k in SETTING_NAMES if k in kwargs}
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if img_size is not None or kwargs:
-        check_build_args(backbone, img_size, **kwargs)
-    if img_size is not None:
-        kwargs["img_size"] = img_size
+    kwargs = _timm_kwargs(backbone, img_size, num_classes, kwargs)
     torch.manual_seed(seed)
     try:
         model = timm.create_model(gtp_registered_name(model_name), pretrained=False, **settings, **kwargs)
