@@ -94,34 +94,48 @@ def executed_mmacs(args, variant: str, keep_ratio: float) -> float:
     return count_executed_macs(model.eval(), args.img_size) / 1e6
 
 
-def replicate(args) -> dict:
-    work = args.work or tempfile.mkdtemp(prefix="idlevit-replicate-")
+def outcome(res) -> dict:
+    """Top-1 of one fine-tuning run before and after, and of its teacher, as the tables read them."""
+    return {"before": res.start["student"]["top1"], "after": res.final["val"]["top1"],
+            "teacher": res.start["teacher"]["top1"]}
+
+
+def over_seeds(args, prefix: str, fine_tune) -> dict:
+    """Per seed: the plain ViT from scratch (`train_baseline`), then `fine_tune(seed, folder, ckpt, times,
+    per_seed)` from its weights; the work folder is removed afterwards, also on failure, unless `--work` names one."""
+    work = args.work or tempfile.mkdtemp(prefix=prefix)
     results = {"seeds": {}, "times_s": {}}
-    for seed in args.seeds:
-        print(f"seed {seed}", flush=True)
-        times = results["times_s"].setdefault(str(seed), {})
-        per_seed = results["seeds"][str(seed)] = {}
-        folder = os.path.join(work, f"seed{seed}")
-        base = train_baseline(args, seed, folder, times)
-        per_seed["baseline"] = base.final["val"]["top1"]
-        ckpt = base.final_checkpoint
+    try:
+        for seed in args.seeds:
+            print(f"seed {seed}", flush=True)
+            times = results["times_s"].setdefault(str(seed), {})
+            per_seed = results["seeds"][str(seed)] = {}
+            folder = os.path.join(work, f"seed{seed}")
+            base = train_baseline(args, seed, folder, times)
+            per_seed["baseline"] = base.final["val"]["top1"]
+            fine_tune(seed, folder, base.final_checkpoint, times, per_seed)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def replicate(args) -> dict:
+    def fine_tune(seed, folder, ckpt, times, per_seed):
         # control: the plain ViT fine-tuned the same way, so the gain of extra training alone is visible
         res = run(base_config(args, seed, os.path.join(folder, "full_r1.0"), ckpt=ckpt, keep_ratio=1.0,
                               cut_loss="none", epochs=args.ft_epochs, lr=args.ft_lr, min_lr=args.ft_lr / 20),
                   "plain ViT r=1.0 (control)", times)
-        per_seed["full_r1.0"] = {"before": res.start["student"]["top1"], "after": res.final["val"]["top1"],
-                                 "teacher": res.start["teacher"]["top1"]}
+        per_seed["full_r1.0"] = outcome(res)
         for r in args.keep_ratios:
             for name, variant, cut in (("idle_cut", "idle", "paper"), ("idle_nocut", "idle", "none"),
                                        ("prune", "prune", "none")):
                 cfg = base_config(args, seed, os.path.join(folder, f"{name}_r{r}"), ckpt=ckpt, keep_ratio=r,
                                   variant=variant, cut_loss=cut, epochs=args.ft_epochs, lr=args.ft_lr,
                                   min_lr=args.ft_lr / 20)
-                res = run(cfg, f"{name} r={r}", times)
-                per_seed[f"{name}_r{r}"] = {"before": res.start["student"]["top1"], "after": res.final["val"]["top1"],
-                                            "teacher": res.start["teacher"]["top1"]}
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
+                per_seed[f"{name}_r{r}"] = outcome(run(cfg, f"{name} r={r}", times))
+
+    results = over_seeds(args, "idlevit-replicate-", fine_tune)
     results["mmacs"] = {f"{v}_r{r}": executed_mmacs(args, v, r) for v in ("idle", "prune")
                         for r in [1.0] + list(args.keep_ratios)}
     return results

@@ -10,15 +10,13 @@ loss is off in all three, so the feature term is the only difference.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's idlevit, also without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))       # replicate.py: the same baseline and table helpers
 
-from replicate import base_config, diff, run, run_experiment, stat, task_parser, train_baseline  # noqa: E402
+from replicate import base_config, diff, outcome, over_seeds, run, run_experiment, stat, task_parser  # noqa: E402
 
 # name -> (--feature-kd, --projector-act, --beta)
 ARMS = {"kd_mse": ("mse", "relu", "beta_mse"), "kd_pe_relu": ("projector-ensemble", "relu", "beta_pe"),
@@ -36,27 +34,16 @@ def parse_args(argv=None):
 
 
 def replicate(args) -> dict:
-    work = args.work or tempfile.mkdtemp(prefix="idlevit-feature-kd-")
-    results = {"seeds": {}, "times_s": {}}
-    for seed in args.seeds:
-        print(f"seed {seed}", flush=True)
-        times = results["times_s"].setdefault(str(seed), {})
-        per_seed = results["seeds"][str(seed)] = {}
-        folder = os.path.join(work, f"seed{seed}")
-        base = train_baseline(args, seed, folder, times)
-        per_seed["baseline"] = base.final["val"]["top1"]
+    def fine_tune(seed, folder, ckpt, times, per_seed):
         for name, (feature_kd, act, beta) in ARMS.items():
-            cfg = base_config(args, seed, os.path.join(folder, name), ckpt=base.final_checkpoint,
+            cfg = base_config(args, seed, os.path.join(folder, name), ckpt=ckpt,
                               keep_ratio=args.keep_ratio, cut_loss="none", theta=0.0, alpha=args.alpha,
                               beta=getattr(args, beta), feature_kd=feature_kd, projectors=args.projectors,
                               projector_act=act, epochs=args.ft_epochs, lr=args.ft_lr, min_lr=args.ft_lr / 20)
             res = run(cfg, f"{name} r={args.keep_ratio}", times)
-            per_seed[name] = {"before": res.start["student"]["top1"], "after": res.final["val"]["top1"],
-                              "teacher": res.start["teacher"]["top1"],
-                              "feature_term": [r["train"]["feature"] for r in res.history]}
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
-    return results
+            per_seed[name] = {**outcome(res), "feature_term": [r["train"]["feature"] for r in res.history]}
+
+    return over_seeds(args, "idlevit-feature-kd-", fine_tune)
 
 
 def table(results: dict, args) -> str:

@@ -28,15 +28,20 @@ def _hidden(folder):
     return sorted(f for f in os.listdir(folder) if f.startswith("."))
 
 
-def test_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path):
-    out = tmp_path / "model.onnx"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+def _sigkill_while_writing(script: str, out) -> None:
+    """Run `script` (it prints 'writing' once its temporary file exists) and SIGKILL it there."""
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "writing"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
         proc.kill()
+
+
+def test_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path):
+    out = tmp_path / "model.onnx"
+    _sigkill_while_writing(WRITER, out)
     left = _hidden(tmp_path)
     assert len(left) == 1 and left[0].startswith(".model.onnx.tmp-") and not out.exists()
     with atomic_output(str(out)) as tmp:
@@ -97,13 +102,7 @@ NESTED_WRITER = ("import sys, time\n"
 
 def test_sigkilled_nested_writer_leaves_temps_of_temps_that_the_next_write_removes(tmp_path):
     out = tmp_path / "t.onnx"
-    proc = subprocess.Popen([sys.executable, "-c", NESTED_WRITER, str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    _sigkill_while_writing(NESTED_WRITER, out)
     left = _hidden(tmp_path)
     assert len(left) == 2 and any(name.startswith("..t.onnx.tmp-") for name in left)
     check_output_path(str(out))
