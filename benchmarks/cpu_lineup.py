@@ -166,9 +166,10 @@ def profile(paths: dict, threads: list, batches: list, calls: int) -> dict:
     return result
 
 
-# ONNX Runtime session settings compared at all cores (the runner's: intra-op spinning off with > 1 thread,
-# ORT_ENABLE_ALL, sequential execution); ONNX Runtime's own default spins
-ORT_VARIANTS = {"runner's settings": {}, "spinning on (ORT's default)": {"session.intra_op.allow_spinning": "1"},
+# ONNX Runtime session settings compared at all cores (the runner's: with > 1 thread the workers spin only while a
+# Run is in flight, ORT_ENABLE_ALL, sequential execution); ONNX Runtime's own default spins and never stops
+ORT_VARIANTS = {"runner's settings": {}, "spinning off": {"session.intra_op.allow_spinning": "0"},
+                "spinning that never stops (ORT's default)": {"session.force_spinning_stop": "0"},
                 "dynamic block base 4": {"session.dynamic_block_base": "4"}}
 
 

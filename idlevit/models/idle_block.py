@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import torch
 from timm.models.vision_transformer import Block
 
-from .selection import TokenRows, cls_attention_scores, select_tokens, selection_mask
+from .selection import TokenRows, cls_attention_scores, selection_mask, top_image_tokens, with_cls
 
 
 def _finish_attention(attn, out: torch.Tensor, gate_in: torch.Tensor) -> torch.Tensor:
@@ -20,14 +20,20 @@ def _finish_attention(attn, out: torch.Tensor, gate_in: torch.Tensor) -> torch.T
     return attn.proj_drop(out)
 
 
-def select_for_block(block: Block, xn: torch.Tensor, keep_tokens: int) -> torch.Tensor:
-    """Indices (B, K+1) of [CLS] and the top-K image tokens for one idle block."""
+def select_image_tokens(block: Block, xn: torch.Tensor, keep_tokens) -> torch.Tensor:
+    """Indices (B, K) of the top-K image tokens by [CLS] attention in one idle block (0 = first image token)."""
     attn = block.attn
-    scores = cls_attention_scores(xn, attn.qkv.weight, attn.qkv.bias, attn.num_heads, attn.q_norm, attn.k_norm)
-    return select_tokens(scores, keep_tokens)
+    scores = cls_attention_scores(xn, attn.qkv.weight, attn.qkv.bias, attn.num_heads, attn.q_norm, attn.k_norm,
+                                  ranking_only=True)
+    return top_image_tokens(scores, keep_tokens)
 
 
-def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens: int,
+def select_for_block(block: Block, xn: torch.Tensor, keep_tokens) -> torch.Tensor:
+    """Indices (B, K+1) of [CLS] and the top-K image tokens for one idle block."""
+    return with_cls(select_image_tokens(block, xn, keep_tokens))
+
+
+def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens,
                        return_indices: bool = False):
     """Eval path: [CLS] + the top-K tokens run through the block itself; the rest are copied.
 
@@ -36,10 +42,10 @@ def idle_block_forward(block: Block, x: torch.Tensor, keep_tokens: int,
     comes with it. Results are scattered back to the original positions, so idle rows
     equal the input.
     """
-    idx = select_for_block(block, block.norm1(x), keep_tokens)
-    rows = TokenRows(idx, x.shape[1])
+    top = select_image_tokens(block, block.norm1(x), keep_tokens)
+    rows = TokenRows.of_cls_and_image_tokens(top, x.shape[1])
     out = rows.scatter(x, Block.forward(block, rows.gather(x)))
-    return (out, idx) if return_indices else out
+    return (out, with_cls(top)) if return_indices else out
 
 
 def masked_block_forward(block: Block, x: torch.Tensor, keep_tokens: Optional[int],

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 
 def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: Optional[torch.Tensor],
-                         num_heads: int, q_norm=None, k_norm=None) -> torch.Tensor:
+                         num_heads: int, q_norm=None, k_norm=None, ranking_only: bool = False) -> torch.Tensor:
     """Head-mean pre-softmax [CLS]-query logits (B, N-1) for every image token.
 
     Args:
@@ -20,6 +20,8 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
         qkv_weight, qkv_bias: the block's fused qkv projection.
         num_heads: attention heads.
         q_norm, k_norm: per-head q/k norms (timm qk_norm), or None / Identity.
+        ranking_only: leave out what cannot change the order of an image's tokens (the [CLS]-key bias term,
+            one constant per image, and the 1/H scale): three fewer graph nodes per idle block for TopK.
 
     The mean over heads of per-head dot products is the full dot product over heads, and
     q . (W_k x + b_k) = (q W_k) . x + q . b_k, so the logits need the token rows and one
@@ -38,6 +40,8 @@ def cls_attention_scores(xn: torch.Tensor, qkv_weight: torch.Tensor, qkv_bias: O
     if query_folds_through_keys(q_norm, k_norm):
         u = torch.matmul(q_cls, w_k)                                    # (B, C)
         logits = torch.matmul(xn, u.unsqueeze(-1))[:, 1:, 0]            # (B, N-1), no copy of the rows
+        if ranking_only:    # adding one constant or scaling by 1/H is monotonic in floating point too
+            return logits
         if b_k is not None:
             logits = logits + torch.matmul(q_cls, b_k[:, None])         # (B, 1): the same for every token
         return logits / num_heads
@@ -52,8 +56,8 @@ def query_folds_through_keys(q_norm=None, k_norm=None) -> bool:
     return _is_identity(q_norm) and _is_identity(k_norm)
 
 
-def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
-    """Indices (B, K+1) of [CLS] (always 0) and the top-K image tokens, in score order.
+def top_image_tokens(scores: torch.Tensor, k) -> torch.Tensor:
+    """Indices (B, K) of the top-K image tokens (0 = the first image token, not [CLS]), in score order.
 
     `k` is an int K, or a 1-D tensor whose *length* is K (its values are never read). The
     tensor form is the elastic export ("sort, then slice"): TopK keeps its constant K = all
@@ -63,11 +67,19 @@ def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
     if isinstance(k, torch.Tensor):
         # a Python int: torch 2.9's torchscript exporter would trace shape[-1] into a computed TopK K
         ranked = torch.topk(scores, int(scores.shape[-1]), dim=-1, largest=True, sorted=True).indices
-        top = ranked[:, :k.shape[0]] + 1
-    else:
-        top = torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices + 1
-    cls = torch.zeros_like(top[:, :1])
-    return torch.cat([cls, top], dim=1)
+        return ranked[:, :k.shape[0]]
+    return torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices
+
+
+def with_cls(top: torch.Tensor) -> torch.Tensor:
+    """Image-token indices (B, K) -> token indices (B, K+1): [CLS] (0) first, then each image token + 1."""
+    return torch.cat([torch.zeros_like(top[:, :1]), top + 1], dim=1)
+
+
+def select_tokens(scores: torch.Tensor, k) -> torch.Tensor:
+    """Indices (B, K+1) of [CLS] (always 0) and the top-K image tokens, in score order (k: see
+    `top_image_tokens`)."""
+    return with_cls(top_image_tokens(scores, k))
 
 
 def selection_mask(idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
@@ -108,12 +120,24 @@ class TokenRows:
     slower in ONNX Runtime).
     """
 
-    def __init__(self, idx: torch.Tensor, num_tokens: int):
-        self.idx = idx
-        self.flat = flat_rows(idx, num_tokens)
+    def __init__(self, flat: torch.Tensor, rows_per_item):
+        self.flat, self.rows_per_item = flat, rows_per_item
+
+    @classmethod
+    def of_tokens(cls, idx: torch.Tensor, num_tokens: int) -> "TokenRows":
+        """Rows `idx` (B, S) of each item's `num_tokens` rows."""
+        return cls(flat_rows(idx, num_tokens), idx.shape[1])
+
+    @classmethod
+    def of_cls_and_image_tokens(cls, top: torch.Tensor, num_tokens: int) -> "TokenRows":
+        """[CLS] and the image tokens `top` (B, K): the rows of `with_cls(top)`, built with 2 graph nodes
+        after TopK instead of 6 (the [CLS] row of item b is b*N, image token t is row b*N + t + 1)."""
+        offsets = torch.arange(top.shape[0], device=top.device).unsqueeze(1) * num_tokens
+        flat = torch.cat([offsets, top + (offsets + 1)], dim=1).reshape(-1)
+        return cls(flat, top.shape[1] + 1)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
-        return take_rows(x, self.flat, self.idx.shape[1])
+        return take_rows(x, self.flat, self.rows_per_item)
 
     def scatter(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape

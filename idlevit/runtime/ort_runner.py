@@ -21,11 +21,16 @@ PROVIDERS = {
 }
 # ONNX Runtime session config key: x64 int8 GEMMs in u8u8, which cannot saturate (u8s8 can)
 X64_QUANT_PRECISION = "session.x64quantprecision"
-# off by default with more than one thread: a session's idle workers spin after each parallel section and take
-# the cores from whatever runs next, another session of the same process included (bench, lineup and the Triton
-# model hold several); measured on 2 shared cores, batch 1, 4 sessions in one process: with spinning every
-# session slowed (plain DeiT-S 99 -> 143 ms at 1 thread), without it 2 threads scaled (99 -> 85 ms, IdleViT 77 -> 61)
+# with more than one thread the workers spin only while a Run is in flight: between the ~500 small nodes of a batch-1
+# call a spinning worker picks the next parallel section up at once (a sleeping one must be woken for each), and
+# FORCE_SPINNING_STOP parks it when Run returns, so it never takes the cores from the next session of the same
+# process (bench, lineup and the Triton model hold several) or from another process. Measured on a 2-core Xeon
+# (Sapphire Rapids, AVX-512/AMX), one process of 6 sessions, batch 1, 2 threads, 30 interleaved calls: IdleViT
+# 35.5 -> 29.9 ms, plain DeiT-S 46.7 -> 40.5 ms against spinning off; ONNX Runtime's own default (spinning that never stops)
+# slowed every other session of the process (benchmarks/cpu_lineup.py compares all three in each run)
 ALLOW_SPINNING = "session.intra_op.allow_spinning"
+FORCE_SPINNING_STOP = "session.force_spinning_stop"
+SPIN_WHILE_RUNNING = {ALLOW_SPINNING: "1", FORCE_SPINNING_STOP: "1"}
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
@@ -69,9 +74,9 @@ class OrtRunner(Runner):
             (idle-calibrate --weight-bits 7), which cannot saturate them. True/False force one or the other.
         profile_prefix: write an ONNX Runtime profile (JSON, per-node timings) with this prefix;
             `close()` finishes it and `profile_file` names it.
-        session_config: extra session config entries, over the runner's own (with threads > 1 it turns intra-op
-            spinning off, ALLOW_SPINNING; {"session.intra_op.allow_spinning": "1"} turns it back on), to compare
-            session settings (benchmarks/cpu_lineup.py does).
+        session_config: extra session config entries, over the runner's own (with threads > 1 the workers spin
+            only while a Run is in flight, SPIN_WHILE_RUNNING; {"session.intra_op.allow_spinning": "0"} turns
+            spinning off), to compare session settings (benchmarks/cpu_lineup.py does).
     """
     name = "ort"
 
@@ -115,8 +120,9 @@ class OrtRunner(Runner):
         self._outputs = tuple(o.name for o in self.session.get_outputs())
 
     def _session_entries(self) -> Dict[str, str]:
-        """The session config entries the runner sets: spinning off with more than one thread, then the caller's."""
-        return {**({ALLOW_SPINNING: "0"} if self.threads > 1 else {}), **self.session_config}
+        """The session config entries the runner sets: spinning only during Run with more than one thread, then
+        the caller's."""
+        return {**(SPIN_WHILE_RUNNING if self.threads > 1 else {}), **self.session_config}
 
     def _precision(self) -> str:
         return self.session.get_modelmeta().custom_metadata_map.get("precision", "fp32")

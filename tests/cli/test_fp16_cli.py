@@ -8,7 +8,7 @@ from idlevit.onnx_file.info import read_onnx_info
 def test_idle_fp16_cli(tiny_onnx, tmp_path, capsys):
     out = str(tmp_path / "m.fp16.onnx")
     assert main(["--onnx", tiny_onnx[0], "-o", out, "--converter", "onnxconverter"]) == 0
-    assert "(48 on the selection path" in capsys.readouterr().out and read_onnx_info(out).precision == "fp16"
+    assert "(36 on the selection path" in capsys.readouterr().out and read_onnx_info(out).precision == "fp16"
     assert main(["--onnx", out, "-o", str(tmp_path / "again.onnx")]) == 2
     assert "already fp16" in capsys.readouterr().err and not (tmp_path / "again.onnx").exists()
 
@@ -18,7 +18,7 @@ def test_idle_fp16_json(tiny_onnx, tmp_path, capsys):
     assert main(["--onnx", tiny_onnx[0], "-o", out, "--converter", "onnxconverter", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["fp16_onnx"] == out and report["converter"] == "onnxconverter"
-    assert report["selection_nodes"] == 48 and report["kept_fp32"] > 48
+    assert report["selection_nodes"] == 36 and report["kept_fp32"] > 36
     assert report["keep_fp32_ops"] == ["LayerNormalization"]
 
 

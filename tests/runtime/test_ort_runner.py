@@ -69,18 +69,22 @@ def test_ort_runner_after_close_is_not_loaded(tmp_path_factory):
 
 
 def test_ort_runner_session_config_changes_settings_not_results(tmp_path_factory):
-    """Intra-op spinning is off with more than one thread; the caller's session config entries (cpu_lineup.py
-    compares them) override it and are reported; scheduling settings leave the outputs bit-identical."""
+    """With more than one thread the workers spin only while Run is in flight; the caller's session config entries
+    (cpu_lineup.py compares them) override that and are reported; scheduling settings leave the outputs
+    bit-identical."""
     path = export_config(tmp_path_factory, TEST_VIT_05)
     x = np.random.default_rng(0).standard_normal((3, 3, 64, 64), dtype=np.float32)
-    cfg = {"session.intra_op.allow_spinning": "1", "session.dynamic_block_base": "4"}
-    spin = "session.intra_op.allow_spinning"
+    cfg = {"session.intra_op.allow_spinning": "0", "session.dynamic_block_base": "4"}
+    spin, stop = "session.intra_op.allow_spinning", "session.force_spinning_stop"
     with make_runner("ort", onnx=path, threads=2) as plain, \
             make_runner("ort", onnx=path, threads=2, session_config=cfg) as tuned, \
             make_runner("ort", onnx=path, threads=1) as single:
-        assert plain.session.get_session_options().get_session_config_entry(spin) == "0"   # the runner's own
-        assert tuned.session.get_session_options().get_session_config_entry(spin) == "1"   # the caller's wins
-        assert plain.describe()["session_config"] == {spin: "0"} and tuned.describe()["session_config"] == cfg
+        plain_options = plain.session.get_session_options()
+        assert plain_options.get_session_config_entry(spin) == "1"                          # the runner's own
+        assert plain_options.get_session_config_entry(stop) == "1"
+        assert tuned.session.get_session_options().get_session_config_entry(spin) == "0"   # the caller's wins
+        assert plain.describe()["session_config"] == {spin: "1", stop: "1"}
+        assert tuned.describe()["session_config"] == {stop: "1", **cfg}
         assert "session_config" not in single.describe()                                    # no workers to spin
         np.testing.assert_array_equal(tuned.infer(x)["logits"], plain.infer(x)["logits"])
 
