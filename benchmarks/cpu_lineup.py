@@ -117,50 +117,36 @@ def entries(paths: dict, have_openvino: bool, cpu, threads: int, with_parity: bo
         return lambda selection: make_runner("openvino", onnx=path, selection=selection, precision=precision,
                                              threads=threads)
 
+    def plain(label, key, make, precision):
+        return label, key, Entry(label, make, torch_of(base_model), thresholds_for(precision))
+
+    def idling(label, key, make, precision):   # parity of an IdleViT file compares the selected tokens too
+        return label, key, Entry(label, make, torch_of(model), thresholds_for(precision), True)
+
     idle = "IdleViT r = 0.7"
-    out = [("DeiT-S fp32, ONNX Runtime (plain TorchScript export)", "ort",
-            Entry("DeiT-S fp32, ONNX Runtime (plain TorchScript export)", ort(paths["baseline"]),
-                  torch_of(base_model), thresholds_for("fp32"))),
-           (f"{idle} fp32, ONNX Runtime", "ort",
-            Entry(f"{idle} fp32, ONNX Runtime", ort(paths["idle"]), torch_of(model), thresholds_for("fp32"), True)),
-           ("DeiT-S INT8 Q/DQ, ONNX Runtime (kernels picked for this CPU)", "ort int8",
-            Entry("DeiT-S INT8 Q/DQ, ONNX Runtime (kernels picked for this CPU)", ort(paths["base_int8"]),
-                  torch_of(base_model), thresholds_for("int8"))),
-           (f"{idle} INT8, ONNX Runtime (kernels picked for this CPU)", "ort int8",
-            Entry(f"{idle} INT8, ONNX Runtime (kernels picked for this CPU)", ort(paths["int8"]), torch_of(model),
-                  thresholds_for("int8"), True))]
+    out = [plain("DeiT-S fp32, ONNX Runtime (plain TorchScript export)", "ort", ort(paths["baseline"]), "fp32"),
+           idling(f"{idle} fp32, ONNX Runtime", "ort", ort(paths["idle"]), "fp32"),
+           plain("DeiT-S INT8 Q/DQ, ONNX Runtime (kernels picked for this CPU)", "ort int8", ort(paths["base_int8"]),
+                 "int8"),
+           idling(f"{idle} INT8, ONNX Runtime (kernels picked for this CPU)", "ort int8", ort(paths["int8"]), "int8")]
     if cpu.int8_dot:  # with VNNI/AMX the runner uses the default kernels: time the exact u8u8 ones beside them
-        out.append((f"{idle} INT8, ONNX Runtime (exact u8u8 kernels)", "ort int8 other kernels",
-                    Entry(f"{idle} INT8, ONNX Runtime (exact u8u8 kernels)", ort(paths["int8"], True),
-                          torch_of(model), thresholds_for("int8"), True)))
+        out.append(idling(f"{idle} INT8, ONNX Runtime (exact u8u8 kernels)", "ort int8 other kernels",
+                          ort(paths["int8"], True), "int8"))
     else:             # without, the runner uses the exact ones: time the saturating default ones beside them
-        out.append((f"{idle} INT8, ONNX Runtime (default u8s8 kernels, saturating)", "ort int8 other kernels",
-                    Entry(f"{idle} INT8, ONNX Runtime (default u8s8 kernels, saturating)", ort(paths["int8"], False),
-                          torch_of(model), thresholds_for("int8"), True)))
+        out.append(idling(f"{idle} INT8, ONNX Runtime (default u8s8 kernels, saturating)", "ort int8 other kernels",
+                          ort(paths["int8"], False), "int8"))
     if "int8_w7" in paths:  # 7-bit weights: the fast default kernels cannot saturate (idle-calibrate --weight-bits 7)
-        label = f"{idle} INT8 7-bit weights, ONNX Runtime (default u8s8 kernels)"
-        out.append((label, "ort int8 other kernels", Entry(label, ort(paths["int8_w7"], False), torch_of(model),
-                                                           thresholds_for("int8"), True)))
+        out.append(idling(f"{idle} INT8 7-bit weights, ONNX Runtime (default u8s8 kernels)", "ort int8 other kernels",
+                          ort(paths["int8_w7"], False), "int8"))
     if have_openvino:
-        out += [("DeiT-S f32, OpenVINO (the same plain file)", "openvino",
-                 Entry("DeiT-S f32, OpenVINO (the same plain file)", ov(paths["baseline"]), torch_of(base_model),
-                       thresholds_for("fp32"))),
-                (f"{idle} f32, OpenVINO", "openvino",
-                 Entry(f"{idle} f32, OpenVINO", ov(paths["idle"]), torch_of(model), thresholds_for("fp32"), True)),
-                ("DeiT-S INT8 Q/DQ file, OpenVINO", "openvino int8",
-                 Entry("DeiT-S INT8 Q/DQ file, OpenVINO", ov(paths["base_int8"]), torch_of(base_model),
-                       thresholds_for("int8"))),
-                (f"{idle} INT8 Q/DQ file, OpenVINO", "openvino int8",
-                 Entry(f"{idle} INT8 Q/DQ file, OpenVINO", ov(paths["int8"]), torch_of(model),
-                       thresholds_for("int8"), True))]
+        out += [plain("DeiT-S f32, OpenVINO (the same plain file)", "openvino", ov(paths["baseline"]), "fp32"),
+                idling(f"{idle} f32, OpenVINO", "openvino", ov(paths["idle"]), "fp32"),
+                plain("DeiT-S INT8 Q/DQ file, OpenVINO", "openvino int8", ov(paths["base_int8"]), "int8"),
+                idling(f"{idle} INT8 Q/DQ file, OpenVINO", "openvino int8", ov(paths["int8"]), "int8")]
         if cpu.bf16:
             bf16 = '/'.join(cpu.bf16)
-            out += [(f"DeiT-S bf16, OpenVINO ({bf16})", "openvino bf16",
-                     Entry(f"DeiT-S bf16, OpenVINO ({bf16})", ov(paths["baseline"], "bf16"), torch_of(base_model),
-                           thresholds_for("bf16"))),
-                    (f"{idle} bf16, OpenVINO ({bf16})", "openvino bf16",
-                     Entry(f"{idle} bf16, OpenVINO ({bf16})", ov(paths["idle"], "bf16"), torch_of(model),
-                           thresholds_for("bf16"), True))]
+            out += [plain(f"DeiT-S bf16, OpenVINO ({bf16})", "openvino bf16", ov(paths["baseline"], "bf16"), "bf16"),
+                    idling(f"{idle} bf16, OpenVINO ({bf16})", "openvino bf16", ov(paths["idle"], "bf16"), "bf16")]
     return out, meta
 
 

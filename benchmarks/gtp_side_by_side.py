@@ -7,8 +7,8 @@ All files share one set of dense random weights (benchmarks/cpu_efficiency.py's 
   idle r=Y      `idle-export --keep-ratio Y`, Y the keep ratio (0.01 steps) whose executed MACs are nearest GTP's
   merging r=Z   benchmarks/tome_vit.py merging Z tokens per block, Z nearest GTP's executed MACs, exported like
                 the baseline
-Per backend, thread count and batch: every model in its own session, calls interleaved round-robin (order rotated
-each round), median per call; speedup against the baseline in the same run. Output: a Markdown table per setting
+Per backend, thread count and batch: every model in its own session, calls interleaved (the order reversed
+every round), median per call; speedup against the baseline in the same run. Output: a Markdown table per setting
 on stdout and everything (setup, per-call latencies' medians, load average) in <out>/gtp_side_by_side.json.
 
 Usage: python benchmarks/gtp_side_by_side.py [--out DIR] [--num-prop 8] [--batches 1 16] [--threads 1 0]
@@ -78,22 +78,15 @@ def build_files(out: str, num_prop: int, seed: int):
 
 
 def time_interleaved(files, backend: str, threads: int, batch: int, rounds: int, calls: int, seed: int = 0):
-    """Median ms per call of each file, runners from the toolkit's own `make_runner`, calls interleaved."""
+    """Median ms per call of each file: runners from the toolkit's `make_runner`, timed by its `time_rounds`
+    (one warm-up call each, then `rounds` rounds of `calls` calls per model, the order reversed every round)."""
+    from idlevit.runtime.bench import time_rounds
     from idlevit.runtime.runner import make_runner
     x = np.random.default_rng(seed).standard_normal((batch, 3, 224, 224), dtype=np.float32)
     runners = {name: make_runner(backend, onnx=path, threads=threads).load() for name, path in files.items()}
     try:
-        for r in runners.values():
-            r.infer(x)
-        names, lat = list(runners), {n: [] for n in runners}
-        for i in range(rounds):
-            k = i % len(names)
-            for n in names[k:] + names[:k]:
-                for _ in range(calls):
-                    t = time.perf_counter()
-                    runners[n].infer(x)
-                    lat[n].append((time.perf_counter() - t) * 1e3)
-        return {n: float(np.median(v)) for n, v in lat.items()}
+        timings = time_rounds(runners, x, warmup=1, iters=rounds * calls, rounds=rounds)
+        return {name: t.percentile(50) for name, t in timings.items()}
     finally:
         for r in runners.values():
             r.close()
@@ -117,7 +110,7 @@ def main(argv=None) -> int:
     files, macs, how = build_files(args.out, args.num_prop, args.seed)
     load_before = os.getloadavg()
     print(f"CPU {_cpu_name()}, {available_cpus()} cores for this process; torch {torch.__version__}; "
-          f"{args.rounds} rounds, calls interleaved (order rotated each round), median per call; "
+          f"{args.rounds} rounds, calls interleaved (order reversed every round), median per call; "
           f"load average at start {load_before[0]:.2f}")
     for name in files:
         print(f"  {name}: {how[name]}; {macs[name] / 1e9:.3f} executed GMACs")

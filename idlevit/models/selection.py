@@ -93,10 +93,14 @@ def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+def row_offsets(idx: torch.Tensor, rows_per_item: int) -> torch.Tensor:
+    """(B, 1): the first row of each item of `idx` (B, S) in the (B*rows_per_item, C) flattened batch."""
+    return torch.arange(idx.shape[0], device=idx.device).unsqueeze(1) * rows_per_item
+
+
 def flat_rows(idx: torch.Tensor, rows_per_item: int) -> torch.Tensor:
     """Indices (B, S) into each item's rows -> indices (B*S,) into the (B*rows_per_item, C) flattened batch."""
-    offsets = torch.arange(idx.shape[0], device=idx.device).unsqueeze(1) * rows_per_item
-    return (idx + offsets).reshape(-1)
+    return (idx + row_offsets(idx, rows_per_item)).reshape(-1)
 
 
 def take_rows(x: torch.Tensor, flat: torch.Tensor, rows_per_item: int) -> torch.Tensor:
@@ -132,7 +136,7 @@ class TokenRows:
     def of_cls_and_image_tokens(cls, top: torch.Tensor, num_tokens: int) -> "TokenRows":
         """[CLS] and the image tokens `top` (B, K): the rows of `with_cls(top)`, built with 2 graph nodes
         after TopK instead of 6 (the [CLS] row of item b is b*N, image token t is row b*N + t + 1)."""
-        offsets = torch.arange(top.shape[0], device=top.device).unsqueeze(1) * num_tokens
+        offsets = row_offsets(top, num_tokens)
         flat = torch.cat([offsets, top + (offsets + 1)], dim=1).reshape(-1)
         return cls(flat, top.shape[1] + 1)
 

@@ -21,13 +21,13 @@ PROVIDERS = {
 }
 # ONNX Runtime session config key: x64 int8 GEMMs in u8u8, which cannot saturate (u8s8 can)
 X64_QUANT_PRECISION = "session.x64quantprecision"
-# with more than one thread the workers spin only while a Run is in flight: between the ~500 small nodes of a batch-1
-# call a spinning worker picks the next parallel section up at once (a sleeping one must be woken for each), and
-# FORCE_SPINNING_STOP parks it when Run returns, so it never takes the cores from the next session of the same
-# process (bench, lineup and the Triton model hold several) or from another process. Measured on a 2-core Xeon
-# (Sapphire Rapids, AVX-512/AMX), one process of 6 sessions, batch 1, 2 threads, 30 interleaved calls: IdleViT
-# 35.5 -> 29.9 ms, plain DeiT-S 46.7 -> 40.5 ms against spinning off; ONNX Runtime's own default (spinning that never stops)
-# slowed every other session of the process (benchmarks/cpu_lineup.py compares all three in each run)
+# with more than one thread the workers spin only while a Run is in flight: between the ~450 small nodes of a
+# batch-1 call a spinning worker picks the next parallel section up at once (a sleeping one must be woken for
+# each), and FORCE_SPINNING_STOP parks it when Run returns, so it never takes the cores from the next session of
+# the same process (bench, lineup and the Triton model hold several) or from another process. Measured on a 2-core
+# Xeon (Sapphire Rapids, AVX-512/AMX), one process of 6 sessions, batch 1, 2 threads, 30 interleaved calls:
+# IdleViT 35.5 -> 29.9 ms, plain DeiT-S 46.7 -> 40.5 ms against spinning off; ONNX Runtime's own default (spinning
+# that never stops) slowed every other session of the process (benchmarks/cpu_lineup.py compares all three)
 ALLOW_SPINNING = "session.intra_op.allow_spinning"
 FORCE_SPINNING_STOP = "session.force_spinning_stop"
 SPIN_WHILE_RUNNING = {ALLOW_SPINNING: "1", FORCE_SPINNING_STOP: "1"}
